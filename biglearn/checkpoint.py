@@ -1,0 +1,181 @@
+"""Checkpoints: safetensors only, the config as versioned JSON metadata, atomic writes (DESIGN.md §8).
+
+Two kinds of file share one format:
+- an *inference* file: the EMA generator's weights (`generator.*`) and the config; all the app needs;
+- a *resume* file: any flat dict of tensors (generator, EMA, discriminator, optimiser states, RNG
+  states) plus JSON-able training state, everything needed to continue a run bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import FORMAT_VERSION, BigLearnConfig
+
+INFERENCE_KIND = "biglearn-inference"
+RESUME_KIND = "biglearn-resume"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, of an unknown version or inconsistent with its config."""
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a biglearn safetensors file of the given kind; returns (tensors, parsed metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
+    if raw.get("format") not in (INFERENCE_KIND, RESUME_KIND):
+        raise CheckpointError(f"{path} is a safetensors file but not a biglearn checkpoint (no 'format' metadata)")
+    if raw["format"] != kind:
+        raise CheckpointError(f"{path} is a {raw['format']} file, expected a {kind} file")
+    version = raw.get("version")
+    if version != str(FORMAT_VERSION):
+        raise CheckpointError(f"{path} has format version {version!r}; this biglearn reads version {FORMAT_VERSION}")
+    meta: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("format", "version"):
+            continue
+        try:
+            meta[key] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path}: metadata key {key!r} is not valid JSON") from exc
+    return tensors, meta
+
+
+def _metadata(kind: str, config: BigLearnConfig, info: dict[str, Any] | None) -> dict[str, str]:
+    meta = {"format": kind, "version": str(FORMAT_VERSION), "config": config.to_json()}
+    meta["info"] = json.dumps(info or {}, sort_keys=True)
+    return meta
+
+
+def _parse_config(path: str | Path, meta: dict[str, Any]) -> BigLearnConfig:
+    if "config" not in meta:
+        raise CheckpointError(f"{path} has no 'config' metadata")
+    try:
+        return BigLearnConfig.from_json(json.dumps(meta["config"]))
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: invalid config: {exc}") from exc
+
+
+def check_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Raise CheckpointError naming the first missing, unexpected or mis-shaped tensor."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing:
+        raise CheckpointError(f"{where}: tensor {missing[0]!r} is missing ({len(missing)} missing in all)")
+    if unexpected:
+        raise CheckpointError(f"{where}: unexpected tensor {unexpected[0]!r} for this config")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(f"{where}: tensor {name!r} has shape {tuple(tensor.shape)}, the config "
+                                  f"implies {tuple(expected[name].shape)}")
+
+
+def prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Keys `prefix.*` of a flat dict, with the prefix removed."""
+    p = prefix + "."
+    return {k[len(p):]: v for k, v in state.items() if k.startswith(p)}
+
+
+def save_inference(path: str | Path, generator: torch.nn.Module, config: BigLearnConfig,
+                   info: dict[str, Any] | None = None) -> None:
+    """Write an inference file: generator weights + config + free-form `info` (model card facts)."""
+    tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    write_safetensors(path, tensors, _metadata(INFERENCE_KIND, config, info))
+
+
+def load_inference(path: str | Path) -> tuple[BigLearnConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read an inference file: (config, generator state dict, info). Shapes are checked by the caller."""
+    tensors, meta = read_safetensors(path, INFERENCE_KIND)
+    return _parse_config(path, meta), prefixed(tensors, "generator"), meta.get("info", {})
+
+
+def save_resume(path: str | Path, tensors: dict[str, torch.Tensor], config: BigLearnConfig,
+                state: dict[str, Any]) -> None:
+    """Write a resume file: flat tensors + config + JSON-able training `state`."""
+    meta = _metadata(RESUME_KIND, config, None)
+    meta["state"] = json.dumps(state, sort_keys=True)
+    write_safetensors(path, tensors, meta)
+
+
+def load_resume(path: str | Path) -> tuple[BigLearnConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a resume file: (config, flat tensors, training state)."""
+    tensors, meta = read_safetensors(path, RESUME_KIND)
+    return _parse_config(path, meta), tensors, meta.get("state", {})
+
+
+def flatten_optimizer(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], Any]:
+    """An optimiser's state dict as flat tensors `prefix.<param>.<name>` plus its JSON-able param groups."""
+    sd = optimizer.state_dict()
+    tensors = {}
+    for idx, slots in sd["state"].items():
+        for name, value in slots.items():
+            tensors[f"{prefix}.{idx}.{name}"] = torch.as_tensor(value)
+    return tensors, sd["param_groups"]
+
+
+def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: Any,
+                        prefix: str) -> None:
+    """Inverse of `flatten_optimizer`: load the flat state back into `optimizer`."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in prefixed(tensors, prefix).items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def resolve_path(path_or_hub_id: str | Path) -> Path:
+    """A local file, or a Hugging Face Hub id `user/repo` or `user/repo/file.safetensors` (downloaded)."""
+    path = Path(path_or_hub_id)
+    if path.exists():
+        return path
+    text = str(path_or_hub_id)
+    parts = text.split("/")
+    if text.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts):
+        raise CheckpointError(f"checkpoint not found: {text}")
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:]) or "model.safetensors"
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:
+        raise CheckpointError(f"{text} is not a local file, and huggingface_hub is not installed to fetch it "
+                              "from the Hub") from exc
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+    except Exception as exc:  # offline, unknown repo or file: all mean "cannot load this id"
+        raise CheckpointError(f"{text} is not a local file and could not be fetched from the Hugging Face Hub "
+                              f"(repo {repo_id!r}, file {filename!r}; offline?): {type(exc).__name__}: {exc}") from exc

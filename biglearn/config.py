@@ -1,0 +1,163 @@
+"""Configuration dataclasses for the BigLearn-GAN, serialised into every checkpoint.
+
+`ModelConfig` fixes the architecture of the universal generator and discriminator, `MaskConfig` the
+laws of the (S, T) sampling (DESIGN.md §5), `LossConfig` the weights of the objectives (§4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+FORMAT_VERSION = 1
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the universal generator G and discriminator D."""
+
+    height: int = 28
+    width: int = 28
+    channels: int = 1
+    patch_size: int = 4
+    num_classes: int = 10  # 0 = unlabelled data: no label token, no classification head
+    # G-Encoder (source patches + global token + label token)
+    enc_dim: int = 96
+    enc_depth: int = 2
+    enc_heads: int = 4
+    # G-Decoder (all L positions)
+    dec_dim: int = 128
+    dec_depth: int = 4
+    dec_heads: int = 4
+    mlp_ratio: float = 2.0
+    # noise z -> MLP -> L patch-wise noise embeddings, fed at every decoder layer
+    noise_dim: int = 64
+    noise_depth: int = 4
+    # optional residual conv head refining the assembled image (0 channels = off)
+    conv_head_channels: int = 32
+    # discriminator
+    d_dim: int = 96
+    d_depth: int = 3
+    d_heads: int = 4
+    d_overlap: int = 1  # pixels of margin each D token sees around its patch
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "channels", "patch_size", "enc_dim", "dec_dim", "d_dim",
+                     "enc_depth", "dec_depth", "d_depth", "enc_heads", "dec_heads", "d_heads",
+                     "noise_dim", "noise_depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")
+        if self.height % self.patch_size or self.width % self.patch_size:
+            raise ValueError(
+                f"patch_size {self.patch_size} must divide the image size {self.height}x{self.width}"
+            )
+        if self.num_classes < 0 or self.conv_head_channels < 0 or self.d_overlap < 0:
+            raise ValueError("num_classes, conv_head_channels and d_overlap must be >= 0")
+        for dim, heads in ((self.enc_dim, self.enc_heads), (self.dec_dim, self.dec_heads),
+                           (self.d_dim, self.d_heads)):
+            if dim % heads:
+                raise ValueError(f"width {dim} is not divisible by its number of heads {heads}")
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Patch grid (gh, gw)."""
+        return (self.height // self.patch_size, self.width // self.patch_size)
+
+    @property
+    def num_patches(self) -> int:
+        gh, gw = self.grid
+        return gh * gw
+
+    @property
+    def patch_dim(self) -> int:
+        return self.patch_size * self.patch_size * self.channels
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Laws of the (S, T) sampling and of the label's role (DESIGN.md §5)."""
+
+    source_beta: tuple[float, float] = (0.5, 3.0)  # |S| / |O|
+    target_beta: tuple[float, float] = (3.0, 0.5)  # |T| / |O \ S|
+    comm_source_beta: tuple[float, float] = (0.5, 3.0)  # |S2| / |S1 ∪ T1|
+    # probabilities that a labelled sample's label is a source / a target / absent
+    label_roles: tuple[float, float, float] = (0.4, 0.3, 0.3)
+    # for the label cross-entropy: probability that the classifier sees the whole observed image
+    label_full_source: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("source_beta", "target_beta", "comm_source_beta"):
+            a, b = getattr(self, name)
+            if a <= 0 or b <= 0:
+                raise ValueError(f"MaskConfig.{name} must hold two positive numbers, got {(a, b)}")
+        if len(self.label_roles) != 3 or min(self.label_roles) < 0 or sum(self.label_roles) <= 0:
+            raise ValueError(f"MaskConfig.label_roles must be 3 non-negative weights: {self.label_roles}")
+        if not 0.0 <= self.label_full_source <= 1.0:
+            raise ValueError("MaskConfig.label_full_source must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the big-learning objectives (DESIGN.md §4)."""
+
+    comm_weight: float = 1.0  # λ_comm of eq. (5); 0 switches the communication term off
+    r1_gamma: float = 0.2  # λ_GP: (λ/2)·E‖∇_x f(real)‖²; the paper's 10 collapses 28x28 digits (DESIGN §11)
+    r1_interval: int = 4  # lazy R1: evaluate every k D-steps, scaled by k
+    label_weight: float = 1.0  # cross-entropy of p(y | x_S)
+
+    def __post_init__(self) -> None:
+        if self.comm_weight < 0 or self.r1_gamma < 0 or self.label_weight < 0:
+            raise ValueError("LossConfig weights must be >= 0")
+        if self.r1_interval < 1:
+            raise ValueError("LossConfig.r1_interval must be >= 1")
+
+
+@dataclass(frozen=True)
+class BigLearnConfig:
+    """Everything that defines a BigLearn-GAN: architecture, task sampling and objectives."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "BigLearnConfig":
+        """Parse and validate; unknown or missing keys raise ValueError naming them."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError("config JSON must be an object")
+        return cls(
+            model=dataclass_from_dict(ModelConfig, data.get("model", {}), "model"),
+            masks=dataclass_from_dict(MaskConfig, data.get("masks", {}), "masks"),
+            loss=dataclass_from_dict(LossConfig, data.get("loss", {}), "loss"),
+        )
+
+
+def dataclass_from_dict(cls: type[T], data: Any, where: str) -> T:
+    """Build dataclass `cls` from a JSON dict, rejecting unknown keys; lists become tuples."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config section {where!r} must be an object")
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown config key(s) in {where!r}: {', '.join(unknown)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad config section {where!r}: {exc}") from exc

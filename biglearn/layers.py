@@ -1,0 +1,72 @@
+"""Transformer building blocks shared by the generator and the discriminator."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a per-sample key mask (padding / tokens outside S ∪ T)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, N, hd)
+        mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, N), True = attend
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.proj(y.transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), key_mask)
+        return x + self.mlp(self.norm2(x))
+
+
+class Transformer(nn.Module):
+    """A stack of blocks; `inject` (B, N, D) is added to the input of every block (noise embeddings)."""
+
+    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
+                inject: torch.Tensor | None = None) -> torch.Tensor:
+        for block in self.blocks:
+            if inject is not None:
+                x = x + inject
+            x = block(x, key_mask)
+        return x
+
+
+def init_weights(module: nn.Module) -> None:
+    """Xavier-uniform linears with zero bias, unit LayerNorms (MAE's `_init_weights`)."""
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def token(dim: int) -> nn.Parameter:
+    """A learned special token / embedding table row, initialised N(0, 0.02)."""
+    return nn.Parameter(torch.randn(dim) * 0.02)

@@ -1,0 +1,132 @@
+"""The big-learning objectives (DESIGN.md §4; paper eqs. 4 and 5, appendix B).
+
+Each function takes the models and a batch and returns named loss terms (scalars), so a trainer is a
+thin loop: sample tasks, draw fakes once, update D on the detached fakes, update G through the same
+fakes. With the communication term on, the discriminator is evaluated on real data and on both model
+samples x¹ = x_{S1} ∪ G(x_{S1})_{T1} and x² = x_{S2} ∪ G(x_{S2})_{T2}, each under both (S1, T1) and
+(S2, T2), in one batched call; data matching (eq. 4) then uses both task pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from .config import LossConfig, MaskConfig
+from .discriminator import UniversalDiscriminator
+from .generator import UniversalGenerator
+from .masks import LABEL_SOURCE, LABEL_TARGET, Tasks
+
+softplus = F.softplus
+
+
+@dataclass
+class Fakes:
+    """Model samples for one batch; `x2` is None when the communication term is off."""
+
+    x1: torch.Tensor
+    x2: torch.Tensor | None
+
+    def detach(self) -> "Fakes":
+        return Fakes(self.x1.detach(), None if self.x2 is None else self.x2.detach())
+
+
+def source_labels(labels: torch.Tensor | None, tasks: Tasks) -> torch.Tensor | None:
+    """Labels where the label is a source (part of S'), else -1: what G and D are conditioned on."""
+    if labels is None:
+        return None
+    return torch.where(tasks.label_role == LABEL_SOURCE, labels, torch.full_like(labels, -1))
+
+
+def draw_fakes(generator: UniversalGenerator, images: torch.Tensor, tasks: Tasks, labels: torch.Tensor | None,
+               config: LossConfig) -> Fakes:
+    """x¹ ~ p_θ(x_{T1} | x_{S1}) and, with communication on, x² ~ p_θ(x_{T2} | x_{S2}); sources from data."""
+    cond = source_labels(labels, tasks)
+    b = images.shape[0]
+    noise_dim = generator.config.noise_dim
+    x1 = generator(images, tasks.source, torch.randn(b, noise_dim, device=images.device), cond)
+    x2 = None
+    if config.comm_weight > 0:
+        x2 = generator(images, tasks.comm_source, torch.randn(b, noise_dim, device=images.device), cond)
+    return Fakes(x1, x2)
+
+
+def _logits(discriminator: UniversalDiscriminator, views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+            labels: torch.Tensor | None) -> list[torch.Tensor]:
+    """Evaluate D on several (images, S, T) views of one batch in a single call; one logit vector each."""
+    images = torch.cat([v[0] for v in views])
+    source = torch.cat([v[1] for v in views])
+    target = torch.cat([v[2] for v in views])
+    lab = None if labels is None else labels.repeat(len(views))
+    return list(discriminator(images, source, target, lab).chunk(len(views)))
+
+
+def discriminator_losses(discriminator: UniversalDiscriminator, images: torch.Tensor, fakes: Fakes, tasks: Tasks,
+                         labels: torch.Tensor | None, config: LossConfig) -> dict[str, torch.Tensor]:
+    """D's terms: `d_data` (eq. 4, maximised ⇒ minimise its negative) and `d_comm` (eq. 5); `d_total`."""
+    cond = source_labels(labels, tasks)
+    t1 = (tasks.source, tasks.target)
+    if fakes.x2 is None:
+        real1, fake1 = _logits(discriminator, [(images, *t1), (fakes.x1, *t1)], cond)
+        d_data = (softplus(-real1) + softplus(fake1)).mean()
+        return {"d_data": d_data, "d_total": d_data}
+    t2 = (tasks.comm_source, tasks.comm_target)
+    real1, real2, x1_t1, x1_t2, x2_t1, x2_t2 = _logits(discriminator, [
+        (images, *t1), (images, *t2), (fakes.x1, *t1), (fakes.x1, *t2), (fakes.x2, *t1), (fakes.x2, *t2)], cond)
+    d_data = 0.5 * (softplus(-real1) + softplus(x1_t1) + softplus(-real2) + softplus(x2_t2)).mean()
+    d_comm = (softplus(-(x1_t2 - x1_t1)) + softplus(-(x2_t1 - x2_t2))).mean()
+    return {"d_data": d_data, "d_comm": d_comm, "d_total": d_data + config.comm_weight * d_comm}
+
+
+def generator_losses(discriminator: UniversalDiscriminator, fakes: Fakes, tasks: Tasks, labels: torch.Tensor | None,
+                     config: LossConfig) -> dict[str, torch.Tensor]:
+    """G's non-saturating terms: `g_data` (eq. 4) and `g_comm` (eq. 5 with the roles swapped); `g_total`."""
+    cond = source_labels(labels, tasks)
+    t1 = (tasks.source, tasks.target)
+    if fakes.x2 is None:
+        (x1_t1,) = _logits(discriminator, [(fakes.x1, *t1)], cond)
+        g_data = softplus(-x1_t1).mean()
+        return {"g_data": g_data, "g_total": g_data}
+    t2 = (tasks.comm_source, tasks.comm_target)
+    x1_t1, x1_t2, x2_t1, x2_t2 = _logits(discriminator, [
+        (fakes.x1, *t1), (fakes.x1, *t2), (fakes.x2, *t1), (fakes.x2, *t2)], cond)
+    g_data = 0.5 * (softplus(-x1_t1) + softplus(-x2_t2)).mean()
+    g_comm = (softplus(x1_t2 - x1_t1) + softplus(x2_t1 - x2_t2)).mean()
+    return {"g_data": g_data, "g_comm": g_comm, "g_total": g_data + config.comm_weight * g_comm}
+
+
+def r1_penalty(discriminator: UniversalDiscriminator, images: torch.Tensor, tasks: Tasks,
+               labels: torch.Tensor | None, config: LossConfig, scale: float = 1.0) -> torch.Tensor:
+    """(λ/2)·E‖∇_x f(real; S1, T1)‖², times `scale` (the lazy-R1 interval when evaluated every k steps).
+
+    Runs under the MATH attention kernel: CPU's fused SDPA kernel has no double backward.
+    """
+    real = images.detach().requires_grad_(True)
+    with sdpa_kernel(SDPBackend.MATH):
+        logits = discriminator(real, tasks.source, tasks.target, source_labels(labels, tasks))
+        (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return 0.5 * config.r1_gamma * scale * grad.flatten(1).pow(2).sum(1).mean()
+
+
+def label_loss(generator: UniversalGenerator, images: torch.Tensor, labels: torch.Tensor, tasks: Tasks,
+               masks: MaskConfig, observed: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of p_θ(y | x_S) on real data for the samples whose label is a target.
+
+    S is S1 or, with probability `label_full_source`, every observed patch (supervised learning as
+    the special case S = L). Returns 0 (with a graph) when no sample has the label as target.
+    """
+    pick = (tasks.label_role == LABEL_TARGET) & (labels >= 0)
+    if not bool(pick.any()):
+        return generator.classifier.weight.sum() * 0.0
+    full = tasks.source.new_ones(tasks.source.shape) if observed is None else observed
+    use_full = torch.rand(images.shape[0], device=images.device) < masks.label_full_source
+    source = torch.where(use_full[:, None], full, tasks.source)
+    logits = generator.classify_logits(images[pick], source[pick])
+    return F.cross_entropy(logits, labels[pick])
+
+
+__all__ = ["Fakes", "draw_fakes", "discriminator_losses", "generator_losses", "r1_penalty", "label_loss",
+           "source_labels"]

@@ -1,0 +1,155 @@
+"""`python -m train`: train a BigLearn-GAN checkpoint on MNIST, CelebA, CIFAR-10, a folder or an .npz."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from biglearn.config import BigLearnConfig, LossConfig, ModelConfig
+from biglearn.checkpoint import CheckpointError, load_resume
+from biglearn.presets import PRESETS, get_preset
+
+from .config import TrainConfig, parse_duration
+from .data import DataError, load_source, simulate_missing
+from .distributed import init_distributed
+from .loop import RESUME_FILE, Trainer, TrainingError
+
+TRAIN_DEFAULTS = {
+    "mnist-cpu": dict(batch_size=32, lr_g=2e-4, lr_d=2e-4),
+    "mnist": dict(batch_size=256, lr_g=1e-4, lr_d=1e-4),
+    "celeba64": dict(batch_size=128, lr_g=1e-4, lr_d=1e-4, warmup_steps=2000, grad_clip=5.0, eps=1e-5),
+    "folder-64": dict(batch_size=64, lr_g=1e-4, lr_d=1e-4, warmup_steps=1000, grad_clip=5.0, eps=1e-5),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train a BigLearn-GAN (universal generator + universal discriminator) and write an "
+                    "inference checkpoint (model.safetensors, loadable by biglearn.load and the app) and a "
+                    "resume file into --out. Multi-GPU / multi-node: launch with torchrun.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", required=True,
+                   help="mnist | fashion-mnist | cifar10 | celeba (torchvision, downloaded into --data-root), "
+                        "a folder of images (any sizes, resized/cropped), or an .npz with 'images' "
+                        "[+ 'labels', + 'observed' patch masks]")
+    p.add_argument("--out", required=True, type=Path, help="run directory for checkpoints, metrics and samples")
+    p.add_argument("--preset", default="mnist-cpu", choices=sorted(PRESETS), help="model size and defaults")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
+    p.add_argument("--steps", type=int, default=0, help="stop after this many steps (0 = no limit)")
+    p.add_argument("--time-budget", default="0", help="stop after this much training time, e.g. 1h30m (0 = none)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--data-root", type=Path, default=Path("~/.cache/biglearn/data").expanduser(),
+                   help="where torchvision datasets are downloaded")
+    p.add_argument("--missing-rate", type=float, default=0.0,
+                   help="simulate incomplete data: hide this fraction of each image's patches for the whole run")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, data order, masks and noise")
+    t = p.add_argument_group("optimisation (defaults depend on the preset)")
+    t.add_argument("--batch-size", type=int, help="images per step per process")
+    t.add_argument("--lr-g", type=float, help="generator learning rate")
+    t.add_argument("--lr-d", type=float, help="discriminator learning rate")
+    t.add_argument("--beta1", type=float, help="AdamW beta1 (paper: 0.1)")
+    t.add_argument("--eps", type=float, help="AdamW epsilon")
+    t.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up")
+    t.add_argument("--grad-clip", type=float, help="max gradient norm (0 = off)")
+    t.add_argument("--ema-decay", type=float, help="EMA decay of the inference generator")
+    o = p.add_argument_group("objectives (recorded in the checkpoint)")
+    o.add_argument("--comm-weight", type=float, help="weight of the communication term, eq. (5); 0 = off")
+    o.add_argument("--r1-gamma", type=float, help="R1 penalty strength λ_GP")
+    o.add_argument("--r1-interval", type=int, help="lazy R1: evaluate every k steps")
+    o.add_argument("--label-weight", type=float, help="weight of the label cross-entropy")
+    b = p.add_argument_group("bookkeeping")
+    b.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    b.add_argument("--log-every", type=int, default=50, help="steps between metrics lines")
+    b.add_argument("--sample-every", type=int, default=1000, help="steps between sample grids (PNG)")
+    b.add_argument("--probe-every", type=int, default=500, help="steps between collapse probes (multiple of --log-every)")
+    return p
+
+
+def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnConfig, TrainConfig]:
+    preset = get_preset(args.preset)
+    model = preset.model if num_classes == preset.model.num_classes else \
+        dataclasses.replace(preset.model, num_classes=num_classes)
+    loss_over = {k: getattr(args, k) for k in ("comm_weight", "r1_gamma", "r1_interval", "label_weight")
+                 if getattr(args, k) is not None}
+    loss: LossConfig = dataclasses.replace(preset.loss, **loss_over)
+    config = BigLearnConfig(model=model, masks=preset.masks, loss=loss)
+    train_kw = dict(TRAIN_DEFAULTS.get(args.preset, {}))
+    for k in ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "grad_clip", "ema_decay"):
+        if getattr(args, k) is not None:
+            train_kw[k] = getattr(args, k)
+    train = TrainConfig(data=str(args.data), preset=args.preset, seed=args.seed, steps=args.steps,
+                        time_budget_s=parse_duration(args.time_budget), missing_rate=args.missing_rate,
+                        checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                        sample_every=args.sample_every, probe_every=args.probe_every, **train_kw)
+    return config, train
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Parse arguments, prepare data and run directory, train; errors raise (main() prints them)."""
+    args = build_parser().parse_args(argv)
+    from biglearn.inference import pick_device
+
+    device = pick_device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but CUDA is not available")
+    dist = init_distributed(device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.rank % torch.cuda.device_count())
+    preset = get_preset(args.preset).model
+    dataset = load_source(args.data, height=preset.height, width=preset.width, channels=preset.channels,
+                          grid=preset.grid, data_root=args.data_root)
+    num_classes = dataset.num_classes if preset.num_classes else 0
+    if preset.num_classes and dataset.num_classes > preset.num_classes:
+        raise DataError(f"the data has {dataset.num_classes} classes, more than preset {args.preset!r} "
+                        f"supports ({preset.num_classes})")
+    if preset.num_classes and dataset.labels is not None:
+        num_classes = preset.num_classes
+    config, train = build_configs(args, num_classes)
+    dataset = simulate_missing(dataset, train.missing_rate, config.model.num_patches, train.seed)
+    resume_path = args.out / RESUME_FILE
+    if resume_path.exists() and not args.resume:
+        raise TrainingError(f"{args.out} already holds a run ({RESUME_FILE}); pass --resume to continue it or "
+                            "choose another --out")
+    if args.resume and not resume_path.exists():
+        raise TrainingError(f"--resume given but {resume_path} does not exist")
+    if args.resume:
+        saved, _, state = load_resume(resume_path)
+        if saved != config:
+            raise TrainingError(f"{resume_path} was written with another config (preset/overrides differ): "
+                                "resume with the same --preset and objective options")
+        old = state.get("train_config", {})
+        if old.get("data") != train.data or old.get("seed") != train.seed:
+            raise TrainingError(f"{resume_path} was trained on data {old.get('data')!r} with seed {old.get('seed')}; "
+                                "resume with the same --data and --seed")
+    args.out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(config, train, dataset, args.out, device, dist)
+    if args.resume:
+        trainer.resume(resume_path)
+    if dist.is_main:
+        print(f"training {args.preset} on {dataset.name} ({len(dataset)} images"
+              f"{', labelled' if dataset.labels is not None else ''}) on {device}"
+              f"{f' x{dist.world_size} processes' if dist.enabled else ''}; run directory {args.out}",
+              file=sys.stderr)
+    result = trainer.run()
+    if dist.is_main:
+        print(json.dumps(result), file=sys.stderr)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: clear one-line errors and a non-zero exit instead of tracebacks."""
+    try:
+        run(argv)
+    except (DataError, TrainingError, CheckpointError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

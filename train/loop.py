@@ -1,0 +1,313 @@
+"""The training loop: alternating D and G updates with the big-learning objectives, EMA, checkpoints.
+
+A step: sample (S1, T1, S2, T2) and label roles, draw the fakes once, update D on the detached fakes
+(plus lazy R1), then update G through the same fakes against the updated D (plus the label
+cross-entropy). All randomness comes from the global torch RNG (seeded, saved in resume files) and a
+per-epoch data permutation, so a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from biglearn import objectives as obj
+from biglearn.checkpoint import (check_state_dict, flatten_optimizer, load_resume, prefixed, save_inference,
+                                 save_resume, unflatten_optimizer)
+from biglearn.config import BigLearnConfig
+from biglearn.discriminator import UniversalDiscriminator
+from biglearn.generator import UniversalGenerator
+from biglearn.inference import BigLearnModel
+from biglearn.masks import sample_tasks
+from biglearn.patches import to_model_range
+
+from .config import TrainConfig
+from .data import Dataset
+from .distributed import DistInfo, any_rank, average_gradients, broadcast_parameters
+
+INFERENCE_FILE = "model.safetensors"
+RESUME_FILE = "resume.safetensors"
+METRICS_FILE = "metrics.jsonl"
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (diverged, or inconsistent with its run directory)."""
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Trainer:
+    """Owns the models, optimisers, EMA and the run directory of one training run."""
+
+    def __init__(self, config: BigLearnConfig, train: TrainConfig, dataset: Dataset, out_dir: Path,
+                 device: torch.device, dist: DistInfo = DistInfo()) -> None:
+        self.config, self.train, self.data, self.out = config, train, dataset, Path(out_dir)
+        self.device, self.dist = device, dist
+        torch.manual_seed(train.seed)  # identical initial weights on every rank
+        self.G = UniversalGenerator(config.model).to(device)
+        self.D = UniversalDiscriminator(config.model).to(device)
+        broadcast_parameters(self.G, dist)
+        broadcast_parameters(self.D, dist)
+        self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        betas = (train.beta1, train.beta2)
+        self.opt_g = torch.optim.AdamW(self.G.parameters(), lr=train.lr_g, betas=betas, eps=train.eps,
+                                       weight_decay=train.weight_decay)
+        self.opt_d = torch.optim.AdamW(self.D.parameters(), lr=train.lr_d, betas=betas, eps=train.eps,
+                                       weight_decay=train.weight_decay)
+        self.step = 0
+        self.elapsed = 0.0  # training seconds over all sessions of this run
+        torch.manual_seed(train.seed * 1000 + dist.rank + 1)  # masks and noise differ per rank
+        self.stop_requested = False
+        self.probe_images = dataset.images[:8]
+        self.probe_labels = None if dataset.labels is None else dataset.labels[:8]
+
+    # --- data ----------------------------------------------------------------------------------
+
+    def batch_indices(self, step: int) -> torch.Tensor:
+        """Indices of this rank's batch at `step`: a fresh seeded permutation every epoch."""
+        n, b, w = len(self.data), self.train.batch_size, self.dist.world_size
+        per_step = b * w
+        steps_per_epoch = max(1, n // per_step)
+        epoch, k = divmod(step, steps_per_epoch)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.train.seed * 7919 + epoch))
+        start = k * per_step + self.dist.rank * b
+        idx = perm[start:start + b]
+        if len(idx) < b:  # datasets smaller than one global batch: wrap around
+            idx = perm.repeat(math.ceil((start + b) / n))[start:start + b]
+        return idx
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        idx = self.batch_indices(step)
+        images = to_model_range(self.data.images[idx].float().div_(255)).to(self.device)
+        labels = None if self.data.labels is None or not self.config.model.num_classes \
+            else self.data.labels[idx].to(self.device)
+        observed = None if self.data.observed is None else self.data.observed[idx].to(self.device)
+        return images, labels, observed
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def _lr_scale(self) -> float:
+        w = self.train.warmup_steps
+        return min(1.0, (self.step + 1) / w) if w > 0 else 1.0
+
+    def _apply(self, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], base_lr: float) -> None:
+        average_gradients(params, self.dist)
+        if self.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.train.grad_clip)
+        for group in optimizer.param_groups:
+            group["lr"] = base_lr * self._lr_scale()
+        optimizer.step()
+
+    def _check_finite(self, terms: dict[str, torch.Tensor]) -> None:
+        for name, value in terms.items():
+            if not math.isfinite(float(value.detach())):
+                raise TrainingError(f"loss term {name!r} became {float(value.detach())} at step {self.step}: training "
+                                    f"diverged; the last good checkpoint in {self.out} is kept (try a lower "
+                                    "learning rate, --grad-clip or a stronger R1)")
+
+    def train_step(self) -> dict[str, float]:
+        """One D update and one G update; returns the loss terms as floats."""
+        cfg = self.config
+        images, labels, observed = self.batch(self.step)
+        has_label = None if labels is None else labels >= 0
+        tasks = sample_tasks(images.shape[0], cfg.model.num_patches, cfg.masks, observed=observed,
+                             has_label=has_label, device=self.device)
+        fakes = obj.draw_fakes(self.G, images, tasks, labels, cfg.loss)
+        # discriminator
+        d_terms = obj.discriminator_losses(self.D, images, fakes.detach(), tasks, labels, cfg.loss)
+        d_loss = d_terms["d_total"]
+        if cfg.loss.r1_gamma > 0 and self.step % cfg.loss.r1_interval == 0:
+            d_terms["r1"] = obj.r1_penalty(self.D, images, tasks, labels, cfg.loss, scale=cfg.loss.r1_interval)
+            d_loss = d_loss + d_terms["r1"]
+        self._check_finite(d_terms)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self._apply(self.opt_d, list(self.D.parameters()), self.train.lr_d)
+        # generator, through the same fakes and the updated D
+        self.D.requires_grad_(False)
+        g_terms = obj.generator_losses(self.D, fakes, tasks, labels, cfg.loss)
+        g_loss = g_terms["g_total"]
+        if labels is not None and cfg.loss.label_weight > 0:
+            g_terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
+            g_loss = g_loss + cfg.loss.label_weight * g_terms["label_ce"]
+        self.D.requires_grad_(True)
+        self._check_finite(g_terms)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self._apply(self.opt_g, list(self.G.parameters()), self.train.lr_g)
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()), 1.0 - self.train.ema_decay)
+        self.step += 1
+        return {k: float(v.detach()) for k, v in {**d_terms, **g_terms}.items()}
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """Model-card facts stored in the inference file."""
+        return {"preset": self.train.preset, "data": self.train.data, "dataset_size": len(self.data),
+                "steps": self.step, "images_seen": self.step * self.train.batch_size * self.dist.world_size,
+                "train_seconds": round(self.elapsed, 1), "commit": git_commit(),
+                "train_config": asdict(self.train), "world_size": self.dist.world_size}
+
+    def save(self) -> None:
+        """Write the inference and resume files atomically (rank 0 only)."""
+        if not self.dist.is_main:
+            return
+        save_inference(self.out / INFERENCE_FILE, self.ema, self.config, self.info())
+        tensors: dict[str, torch.Tensor] = {}
+        for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
+            tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+        opt_g, groups_g = flatten_optimizer(self.opt_g, "opt_g")
+        opt_d, groups_d = flatten_optimizer(self.opt_d, "opt_d")
+        tensors.update(opt_g)
+        tensors.update(opt_d)
+        tensors["rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        state = {"step": self.step, "elapsed": self.elapsed, "train_config": asdict(self.train),
+                 "opt_g_groups": groups_g, "opt_d_groups": groups_d}
+        save_resume(self.out / RESUME_FILE, tensors, self.config, state)
+
+    def resume(self, path: Path) -> None:
+        """Restore everything from a resume file written by `save` for the same config."""
+        config, tensors, state = load_resume(path)
+        if config != self.config:
+            raise TrainingError(f"{path} was written for another model/objective config; use a new --out "
+                                "directory or the same preset and overrides")
+        for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
+            part = prefixed(tensors, name)
+            check_state_dict(module, part, f"{path} [{name}]")
+            module.load_state_dict(part)
+        unflatten_optimizer(self.opt_g, tensors, state["opt_g_groups"], "opt_g")
+        unflatten_optimizer(self.opt_d, tensors, state["opt_d_groups"], "opt_d")
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        if self.dist.world_size == 1:
+            torch.set_rng_state(tensors["rng.cpu"])
+            if self.device.type == "cuda" and "rng.cuda" in tensors:
+                torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        else:  # each rank's stream continues from a seed that depends on the step
+            torch.manual_seed(self.train.seed * 1000 + self.dist.rank + 1 + self.step)
+
+    # --- observability -------------------------------------------------------------------------
+
+    def inference_model(self) -> BigLearnModel:
+        return BigLearnModel(self.ema, self.config, device=self.device)
+
+    def probe(self) -> dict[str, float]:
+        """Cheap collapse watch on the EMA generator: diversity across seeds at r = 0.1 and 0.9, and the
+        class coverage of 64 joint samples as judged by the model's own classifier."""
+        from biglearn.masks import random_source
+
+        m = self.inference_model()
+        out: dict[str, float] = {}
+        imgs = self.probe_images.float() / 255
+        for r in (0.1, 0.5, 0.9):
+            src = random_source(len(imgs), self.config.model.num_patches, r, generator=torch.Generator().manual_seed(1))
+            s = m.complete(imgs, src, seeds=[0, 1, 2, 3])
+            out[f"div@{r}"] = float(s.std(dim=1).mean())
+        if self.config.model.num_classes:
+            probs = m.classify(m.generate(64, seeds=10_000))
+            counts = torch.bincount(probs.argmax(1), minlength=self.config.model.num_classes).float()
+            p = counts / counts.sum()
+            out["joint_classes"] = float((counts > 0).sum())
+            out["joint_top_class_frac"] = float(p.max())
+            out["joint_entropy"] = float(-(p[p > 0] * p[p > 0].log()).sum())
+            out["joint_confidence"] = float(probs.max(1).values.mean())
+        return out
+
+    def write_samples(self) -> None:
+        """Fig. 3 (ratio sweep) and Fig. 4 (seeds) grids of the EMA generator as PNGs."""
+        from biglearn.figures import ratio_sweep, seed_grid, sweep_source
+        from biglearn.render import grid_image, save_png
+
+        m = self.inference_model()
+        imgs = self.probe_images.float() / 255
+        grid, outlines = ratio_sweep(m, imgs, seeds=[0])
+        p = self.config.model.patch_size
+        save_png(grid_image(grid, outlines=outlines, patch_size=p), self.out / "samples" / f"{self.step:07d}_ratios.png")
+        src = sweep_source(len(imgs), self.config.model.num_patches, 0.3, "random", seed=3)
+        grid, outlines = seed_grid(m, imgs, src, seeds=range(8))
+        save_png(grid_image(grid, outlines=outlines, patch_size=p), self.out / "samples" / f"{self.step:07d}_seeds.png")
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.dist.is_main:
+            with open(self.out / METRICS_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_requested = True
+
+    def run(self) -> dict[str, Any]:
+        """Train until --steps or --time-budget (or SIGINT/SIGTERM); checkpoint periodically and at the end."""
+        t = self.train
+        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = None
+        if self.dist.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=t.steps or None, initial=self.step, unit="step", dynamic_ncols=True,
+                       disable=None, mininterval=2.0)
+        start_elapsed, start_step = self.elapsed, self.step
+        session_start = time.monotonic()
+        sums: dict[str, float] = {}
+        n_sum, window_start = 0, time.monotonic()
+        reason = "steps"
+        try:
+            while True:
+                if t.steps and self.step >= t.steps:
+                    reason = "steps"
+                    break
+                if any_rank(self.stop_requested or (t.time_budget_s > 0 and self.elapsed >= t.time_budget_s),
+                            self.dist, self.device):
+                    reason = "signal" if self.stop_requested else "time budget"
+                    break
+                terms = self.train_step()
+                self.elapsed = start_elapsed + time.monotonic() - session_start
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n_sum += 1
+                if bar is not None:
+                    bar.update(1)
+                if t.log_every and self.step % t.log_every == 0:
+                    now = time.monotonic()
+                    ips = n_sum * t.batch_size * self.dist.world_size / max(now - window_start, 1e-9)
+                    record = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "images_per_s": round(ips, 1),
+                              **{k: round(v / n_sum, 5) for k, v in sums.items()}}
+                    if t.probe_every and self.step % t.probe_every == 0 and self.dist.is_main:
+                        record.update({k: round(v, 5) for k, v in self.probe().items()})
+                    self.log(record)
+                    if bar is not None:
+                        bar.set_postfix(img_s=f"{ips:.0f}", d=f"{record.get('d_total', 0):.3f}",
+                                        g=f"{record.get('g_total', 0):.3f}")
+                    sums, n_sum, window_start = {}, 0, time.monotonic()
+                if t.sample_every and self.step % t.sample_every == 0 and self.dist.is_main:
+                    self.write_samples()
+                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                    self.save()
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            if bar is not None:
+                bar.close()
+        self.save()
+        if self.dist.is_main and self.step > start_step:
+            self.write_samples()
+        return {"step": self.step, "stopped_by": reason, "elapsed_s": round(self.elapsed, 1)}
