@@ -136,6 +136,9 @@ def save_resume(path: str | Path, tensors: dict[str, torch.Tensor], config: BigL
 def load_resume(path: str | Path) -> tuple[BigLearnConfig, dict[str, torch.Tensor], dict[str, Any]]:
     """Read a resume file: (config, flat tensors, training state)."""
     tensors, meta = read_safetensors(path, RESUME_KIND)
+    # fresh (allocator-aligned) copies: vectorised CPU kernels may round differently on unaligned
+    # memory, and a resumed run must repeat an uninterrupted one bit for bit
+    tensors = {k: v.clone() for k, v in tensors.items()}
     return _parse_config(path, meta), tensors, meta.get("state", {})
 
 

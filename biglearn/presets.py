@@ -7,6 +7,10 @@ from .config import BigLearnConfig, LossConfig, ModelConfig
 PRESETS: dict[str, BigLearnConfig] = {
     # 28x28 digits, patch 4 (49 tokens): sized so a full big-learning step fits 2 CPU cores
     "mnist-cpu": BigLearnConfig(model=ModelConfig()),
+    # a few-second end-to-end check of a setup (and the trainer's tests): same data shape, tiny widths
+    "smoke": BigLearnConfig(
+        model=ModelConfig(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2,
+                          noise_dim=8, noise_depth=2, conv_head_channels=4, d_dim=16, d_depth=1, d_heads=2)),
     # paper Table 3, MNIST: 64x64, patch 8, G-Enc 6x256, G-Dec 6x512, D 6x256, 8 heads, λ_GP = 10
     "mnist": BigLearnConfig(
         model=ModelConfig(height=64, width=64, channels=1, patch_size=8, num_classes=10,

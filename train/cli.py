@@ -21,6 +21,7 @@ from .loop import RESUME_FILE, Trainer, TrainingError
 
 TRAIN_DEFAULTS = {
     "mnist-cpu": dict(batch_size=32, lr_g=2e-4, lr_d=2e-4),
+    "smoke": dict(batch_size=8),
     "mnist": dict(batch_size=256, lr_g=1e-4, lr_d=1e-4),
     "celeba64": dict(batch_size=128, lr_g=1e-4, lr_d=1e-4, warmup_steps=2000, grad_clip=5.0, eps=1e-5),
     "folder-64": dict(batch_size=64, lr_g=1e-4, lr_d=1e-4, warmup_steps=1000, grad_clip=5.0, eps=1e-5),

@@ -41,7 +41,10 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
     """Average .grad over ranks (one flat all-reduce)."""
     if not info.enabled:
         return
-    grads = [p.grad for p in params if p.grad is not None]
+    for p in params:  # a parameter unused on one rank (e.g. no label-target sample) must still line up
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
     flat = torch.cat([g.flatten() for g in grads])
     dist.all_reduce(flat)
     flat /= info.world_size

@@ -32,7 +32,7 @@ from biglearn.patches import to_model_range
 
 from .config import TrainConfig
 from .data import Dataset
-from .distributed import DistInfo, any_rank, average_gradients, broadcast_parameters
+from .distributed import DistInfo, all_equal, any_rank, average_gradients, broadcast_parameters
 
 INFERENCE_FILE = "model.safetensors"
 RESUME_FILE = "resume.safetensors"
@@ -59,6 +59,8 @@ class Trainer:
                  device: torch.device, dist: DistInfo = DistInfo()) -> None:
         self.config, self.train, self.data, self.out = config, train, dataset, Path(out_dir)
         self.device, self.dist = device, dist
+        if device.type == "cpu":  # index backward accumulates in thread order otherwise: resume must be exact
+            torch.use_deterministic_algorithms(True, warn_only=True)
         torch.manual_seed(train.seed)  # identical initial weights on every rank
         self.G = UniversalGenerator(config.model).to(device)
         self.D = UniversalDiscriminator(config.model).to(device)
@@ -245,6 +247,11 @@ class Trainer:
         grid, outlines = seed_grid(m, imgs, src, seeds=range(8))
         save_png(grid_image(grid, outlines=outlines, patch_size=p), self.out / "samples" / f"{self.step:07d}_seeds.png")
 
+    def ranks_in_sync(self) -> bool:
+        """Whether G, D and the EMA hold bit-identical weights on every rank."""
+        flat = torch.cat([p.detach().flatten() for m in (self.G, self.D, self.ema) for p in m.parameters()])
+        return all_equal(flat, self.dist)
+
     def log(self, record: dict[str, Any]) -> None:
         if self.dist.is_main:
             with open(self.out / METRICS_FILE, "a") as f:
@@ -291,6 +298,8 @@ class Trainer:
                     ips = n_sum * t.batch_size * self.dist.world_size / max(now - window_start, 1e-9)
                     record = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "images_per_s": round(ips, 1),
                               **{k: round(v / n_sum, 5) for k, v in sums.items()}}
+                    if self.dist.enabled:
+                        record["ranks_in_sync"] = self.ranks_in_sync()
                     if t.probe_every and self.step % t.probe_every == 0 and self.dist.is_main:
                         record.update({k: round(v, 5) for k, v in self.probe().items()})
                     self.log(record)

@@ -1,0 +1,543 @@
+"""BigLearn-GAN in the browser: one universal generator p(x_T | x_S) over image patches.
+
+    python app.py [--checkpoint PATH_OR_HUB_ID] [--port N] [--share]     (or env BIGLEARN_CHECKPOINT)
+
+A thin shell over biglearn: every handler turns UI values into one call of the inference API
+(`complete`, `generate`, `classify`) and the result back into pictures; the image work lives in
+`biglearn.app_support`. The model is loaded lazily (importing this file needs no checkpoint) and is
+shared by all users; per-user state lives in `gr.State`.
+"""
+
+import argparse
+import functools
+import html
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+import biglearn
+from biglearn import app_support as S
+from biglearn.figures import SWEEP_RATIOS, ratio_sweep
+from biglearn.render import grid_image, outline_patches, upscale
+
+try:  # Hugging Face ZeroGPU Spaces: borrow a GPU for each model call
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+
+    def gpu(fn: Callable) -> Callable:
+        """No `spaces` package: run handlers as they are."""
+        return fn
+
+
+# --- constants -----------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent
+ASSETS = ROOT / "assets"
+DEFAULT_CHECKPOINT = os.environ.get("BIGLEARN_CHECKPOINT", str(ASSETS / "mnist-cpu.safetensors"))
+DIGITS = ASSETS / "examples" / "mnist_examples.npz"
+FASHION = ASSETS / "examples" / "fashion_examples.npz"
+README = ASSETS / "README.md"
+MODEL_CONCURRENCY = 2  # model calls at once (torch already uses every core for one call)
+MAX_FILE_SIZE = "20mb"
+THUMB_SCALE = 3
+MAX_SAMPLES = 16
+
+DESCRIPTION = """\
+# BigLearn-GAN: one model for every joint, conditional and marginal of image patches
+Images are cut into a grid of patches. **Paint the patches to keep** (the source *S*) and the model samples
+the rest *T* from p(x_T | x_S); the same network generates from nothing, from a class, any region alone, and
+classifies what it is shown (Cong & Zhao, *Big Learning*). Each seed gives one sample.
+"""
+
+CSS = """
+#completions img, #generated img, #ood-gallery img, #sweep img, .strip img, .pixelated img {
+    image-rendering: pixelated;
+}
+.strip .grid-container { grid-template-columns: repeat(10, minmax(0, 1fr)) !important; gap: 4px !important; }
+.strip .caption-label { display: none; }
+"""
+
+OOD_DIGIT_CLICKS = ("where picked patches go", "digit patches to keep")
+
+
+# --- model ---------------------------------------------------------------------------------------
+
+def checkpoint_provider(path_or_hub_id: str) -> Callable[[], biglearn.BigLearnModel]:
+    """A lazy loader of one checkpoint, on the GPU when present, else the CPU."""
+    return lambda: biglearn.load(path_or_hub_id)
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+def user_errors(fn: Callable) -> Callable:
+    """Show a ValueError (bad input, explained by the library) as a Gradio error message, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ValueError as exc:
+            raise gr.Error(message(exc)) from exc
+
+    return wrapper
+
+
+def message(exc: BaseException) -> str:
+    """An exception as a one-line, HTML-safe sentence."""
+    text = str(exc) or type(exc).__name__
+    return html.escape(text[:1].upper() + text[1:])
+
+
+def thumbnails(images: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
+    """Example images (N, H, W[, C]) as crisp gallery thumbnails with captions."""
+    return [(upscale(S.to_rgb(img), THUMB_SCALE), cap) for img, cap in zip(images, captions, strict=True)]
+
+
+def captioned(tiles: list[np.ndarray], seeds: list[int]) -> list[tuple[np.ndarray, str]]:
+    """Gallery items: one tile per seed, captioned with its seed."""
+    return [(tile, f"seed {s}") for tile, s in zip(tiles, seeds, strict=True)]
+
+
+def below(indices: list[int], n: int) -> list[int]:
+    """Patch indices that exist in a grid of n patches (picks made under another model are dropped)."""
+    return [i for i in indices if i < n]
+
+
+def visible(flag: bool) -> dict[str, Any]:
+    """Show or hide a component."""
+    return gr.update(visible=flag)
+
+
+def as_hwc(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8 -> (H, W, C)."""
+    return image[..., None] if image.ndim == 2 else image
+
+
+# --- handlers ------------------------------------------------------------------------------------
+
+class Handlers:
+    """Every event of the app, over one shared and swappable model (`ModelSlot`).
+
+    Inputs and outputs are plain values (numpy images, editor dicts, lists), so tests call them directly.
+    """
+
+    def __init__(self, slot: S.ModelSlot) -> None:
+        self.slot = slot
+        self.digits, self.digit_captions = S.load_examples(DIGITS)
+        self.fashion, self.fashion_captions = S.load_examples(FASHION)
+
+    @property
+    def model(self) -> biglearn.BigLearnModel:
+        return self.slot.get()
+
+    # session start and inputs ------------------------------------------------------------------
+
+    def initial_ood(self) -> dict[str, Any]:
+        """A fresh out-of-domain state: the first digit, the first Fashion-MNIST item, nothing picked."""
+        return {"digit": as_hwc(self.digits[0]), "donor": as_hwc(self.fashion[0]), "digit_index": 0,
+                "picks": [], "dests": [], "keep": []}
+
+    @user_errors
+    def start(self, image: np.ndarray, ood: dict[str, Any]) -> tuple:
+        """Page load: draw the editors for this model's patch grid; the model card; the class picker."""
+        c = self.model.config
+        return (self.show(image), S.editor_value(S.blank_image(c), c), *self.ood_views(ood), self.card(),
+                self.class_choices())
+
+    def show(self, image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
+        """The source editor for an image (and optionally a painted mask)."""
+        c = self.model.config
+        return S.editor_value(S.conform(image, c), c, mask)
+
+    def pick_example(self, evt: gr.SelectData) -> tuple[np.ndarray, dict[str, Any]]:
+        """A click on the examples strip: that MNIST digit becomes the image."""
+        image = S.conform(as_hwc(self.digits[evt.index]), self.model.config)
+        return image, self.show(image)
+
+    @user_errors
+    def upload_image(self, path: str | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """An uploaded file of any format, size or colour mode becomes the image (converted to the model's)."""
+        if not path:
+            raise ValueError("no file was uploaded")
+        image = S.load_image(path, self.model.config)
+        return image, self.show(image)
+
+    @user_errors
+    def use_drawing(self, sketch: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The drawing on the sketchpad becomes the image (framed and inverted like an MNIST digit)."""
+        if not sketch or sketch.get("composite") is None or not S.is_painted(sketch):
+            raise ValueError("draw something on the sketchpad first (dark strokes on the white canvas)")
+        image = S.prepare_image(np.asarray(sketch["composite"]), self.model.config)
+        return image, self.show(image)
+
+    @user_errors
+    def quick_mask(self, name: str, image: np.ndarray, editor: dict[str, Any] | None,
+                   ratio: float) -> dict[str, Any]:
+        """A quick-mask button: random-r, top half, left half, centre, invert or clear."""
+        c = self.model.config
+        current = S.editor_source(editor, c.grid)
+        mask = S.quick_mask(name, c.grid, current=current, ratio=float(ratio), seed=random.randrange(2**31))
+        return self.show(image, mask)
+
+    @staticmethod
+    def new_seed() -> int:
+        """A fresh random seed."""
+        return random.randrange(S.MAX_UI_SEED - MAX_SAMPLES)
+
+    # model calls ---------------------------------------------------------------------------------
+
+    @user_errors
+    def complete(self, image: np.ndarray, editor: dict[str, Any] | None, n: float,
+                 seed: float) -> list[tuple[np.ndarray, str]]:
+        """p(x_T | x_S): n completions of the image from its painted patches, sources outlined."""
+        m = self.model
+        c = m.config
+        seeds = S.check_seeds(seed, n)
+        source = S.editor_source(editor, c.grid)
+        if source.all():
+            raise ValueError("every patch is painted as kept, so there is nothing left to generate: erase some "
+                             "patches (or press invert or clear)")
+        if not source.any():
+            gr.Info("Nothing is painted, so this is joint generation p(x): a new image per seed. "
+                    "Paint patches to keep them.")
+        samples = m.complete(S.conform(image, c)[None], source[None], seeds=seeds)[0]  # (n, C, H, W)
+        return captioned(S.render_tiles(samples, c, source), seeds)
+
+    @user_errors
+    def sweep(self, image: np.ndarray, mode: str, rows: float, seed: float) -> np.ndarray:
+        """Paper Fig. 3: rows = seeds, columns = source ratio 0 ... 0.9 and the real image."""
+        m = self.model
+        c = m.config
+        seeds = S.check_seeds(seed, int(rows))
+        x = torch.from_numpy(S.conform(image, c)).permute(2, 0, 1)[None].float() / 255.0
+        grid, outlines = ratio_sweep(m, x, seeds=seeds, mode="first" if mode == "raster-first" else "random")
+        f = S.scale_for(c, 112)
+        picture = grid_image(grid, factor=f, pad=4, outlines=outlines, patch_size=c.patch_size)
+        labels = [f"r={r:.1f}" for r in SWEEP_RATIOS] + ["real"]
+        return S.add_column_labels(picture, labels, c.width * f, 4)
+
+    @user_errors
+    def classify(self, image: np.ndarray, editor: dict[str, Any] | None) -> dict[str, float] | str:
+        """The model's own p(y | x_S) for the painted source (the whole image when nothing is painted)."""
+        m = self.model
+        c = m.config
+        if not c.num_classes:
+            return "This checkpoint was trained without labels: it has no classifier."
+        source = S.editor_source(editor, c.grid)
+        if not source.any():
+            source = ~source
+        probs = m.classify(S.conform(image, c)[None], source[None])[0]
+        return {str(k): float(p) for k, p in enumerate(probs)}
+
+    @user_errors
+    def generate(self, klass: str, target_editor: dict[str, Any] | None, n: float,
+                 seed: float) -> list[tuple[np.ndarray, str]]:
+        """Joint p(x), class-conditional p(x | y) or marginal p(x_T) (the painted region) generation."""
+        m = self.model
+        c = m.config
+        seeds = S.check_seeds(seed, n)
+        target = S.editor_source(target_editor, c.grid)
+        label = S.parse_class(klass, c.num_classes)
+        labels = None if label is None else torch.full((len(seeds),), label)
+        out = m.generate(len(seeds), seeds=seeds, labels=labels,
+                         target=np.repeat(target.reshape(1, -1), len(seeds), 0) if target.any() else None)
+        return captioned(S.render_tiles(out, c, target, S.TARGET_OUTLINE), seeds)
+
+    # out-of-domain -------------------------------------------------------------------------------
+
+    def ood_compose(self, ood: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The digit with the picked donor patches pasted in, and its source mask."""
+        c = self.model.config
+        picks, dests, keep = (below(ood[k], c.num_patches) for k in ("picks", "dests", "keep"))
+        return S.transplant(S.conform(ood["digit"], c), S.conform(ood["donor"], c), c.patch_size, picks, dests, keep)
+
+    def ood_views(self, ood: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+        """(state, digit picture with destinations and kept patches, donor picture with numbered picks,
+        the composed source as the model will see it)."""
+        c = self.model.config
+        digit = S.mark_patches(S.grid_picture(S.conform(ood["digit"], c), c), ood["dests"], c.grid,
+                               color=(80, 160, 255))
+        digit = S.mark_patches(digit, ood["keep"], c.grid, color=(64, 200, 120), numbered=False)
+        donor = S.mark_patches(S.grid_picture(S.conform(ood["donor"], c), c), ood["picks"], c.grid)
+        composite, source = self.ood_compose(ood)
+        preview = outline_patches(S.grid_picture(S.source_view(composite, source, c), c), source,
+                                    c.patch_size, S.scale_for(c, S.EDITOR_PX))
+        return ood, digit, donor, preview
+
+    def ood_choose_digit(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+        """A click on the digit strip: that digit receives the patches."""
+        return self.ood_views({**ood, "digit": as_hwc(self.digits[evt.index]), "digit_index": evt.index})
+
+    def ood_choose_donor(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+        """A click on the Fashion-MNIST strip: that item gives the patches (picks are kept)."""
+        return self.ood_views({**ood, "donor": as_hwc(self.fashion[evt.index])})
+
+    @user_errors
+    def ood_upload_donor(self, ood: dict[str, Any], path: str | None) -> tuple:
+        """An uploaded image gives the patches."""
+        if not path:
+            raise ValueError("no file was uploaded")
+        return self.ood_views({**ood, "donor": S.load_image(path, self.model.config)})
+
+    def ood_click_donor(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+        """A click on the donor's grid picks (or unpicks) that patch."""
+        c = self.model.config
+        side = S.scale_for(c, S.EDITOR_PX)
+        idx = S.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
+        return self.ood_views({**ood, "picks": S.toggle(ood["picks"], idx)})
+
+    def ood_click_digit(self, ood: dict[str, Any], what: str, evt: gr.SelectData) -> tuple:
+        """A click on the digit's grid toggles a destination or a kept patch, as chosen."""
+        c = self.model.config
+        side = S.scale_for(c, S.EDITOR_PX)
+        idx = S.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
+        key = "dests" if what == OOD_DIGIT_CLICKS[0] else "keep"
+        return self.ood_views({**ood, key: S.toggle(ood[key], idx)})
+
+    def ood_preset(self, name: str, ood: dict[str, Any]) -> tuple:
+        """Paper Fig. 5 presets: relocate or duplicate the centre patches, or mix with the next digit."""
+        picks, dests, keep = S.preset(name, self.model.config.grid)
+        if name == "mix":
+            donor = as_hwc(self.digits[(ood["digit_index"] + 1) % len(self.digits)])
+        else:
+            donor = ood["digit"]
+        return self.ood_views({**ood, "donor": donor, "picks": picks, "dests": dests, "keep": keep})
+
+    def ood_clear(self, ood: dict[str, Any]) -> tuple:
+        """Forget the picks, destinations and kept patches."""
+        return self.ood_views({**ood, "picks": [], "dests": [], "keep": []})
+
+    @user_errors
+    def ood_complete(self, ood: dict[str, Any], n: float, seed: float) -> list[tuple[np.ndarray, str]]:
+        """Complete the composed, partly out-of-domain source (paper Fig. 5)."""
+        m = self.model
+        c = m.config
+        seeds = S.check_seeds(seed, n)
+        composite, source = self.ood_compose(ood)
+        if source.all():
+            raise ValueError("the source covers every patch: nothing is left to generate")
+        if not source.any():
+            gr.Info("Nothing is picked or kept, so this is joint generation p(x). Click patches of the second "
+                    "image, or use a preset.")
+        samples = m.complete(composite[None], source[None], seeds=seeds)[0]
+        return captioned(S.render_tiles(samples, c, source), seeds)
+
+    # the checkpoint ------------------------------------------------------------------------------
+
+    def card(self) -> str:
+        """The current checkpoint's model card."""
+        readme = README.read_text(encoding="utf-8") if README.is_file() else None
+        return S.model_card(self.model, self.slot.name, readme)
+
+    def class_choices(self) -> dict[str, Any]:
+        """The class picker for this model ("any" only when it has no labels)."""
+        k = self.model.config.num_classes
+        return gr.update(choices=["any"] + [str(i) for i in range(k)], value="any")
+
+    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray) -> tuple:
+        """Swap in another checkpoint (path, upload or Hub id); a failed load keeps the current one."""
+        try:
+            self.slot.load((path_or_hub_id or "").strip())
+        except Exception as exc:  # any failure to load must leave the app running on the old model
+            gr.Warning(f"Could not load that checkpoint, keeping {html.escape(self.slot.name)}: {message(exc)}")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        gr.Info(f"Loaded {html.escape(self.slot.name)}.")
+        c = self.model.config
+        return self.card(), self.class_choices(), self.show(image), S.editor_value(S.blank_image(c), c)
+
+
+# --- layout and wiring ---------------------------------------------------------------------------
+
+def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str = DEFAULT_CHECKPOINT) -> gr.Blocks:
+    """The app around a lazily provided model (tests pass a tiny one; nothing is loaded here)."""
+    h = Handlers(S.ModelSlot(model_provider, name))
+    model_event = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
+    with gr.Blocks(title="BigLearn-GAN") as demo:
+        gr.Markdown(DESCRIPTION)
+        image = gr.State(as_hwc(h.digits[0]))
+        ood = gr.State(h.initial_ood())
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=360) as panel:
+                examples = gr.Gallery(thumbnails(h.digits, h.digit_captions), label="MNIST test digits (click one)",
+                                      columns=10, height="auto", allow_preview=False, format="png",
+                                      elem_id="examples", elem_classes="strip")
+                with gr.Row():
+                    upload = gr.UploadButton("Upload an image", file_types=["image"], size="sm")
+                with gr.Accordion("Draw a digit", open=False):
+                    sketch = gr.Sketchpad(label="Draw dark on white", canvas_size=(280, 280), layers=False,
+                                          transforms=(), format="png", brush=gr.Brush(
+                                              colors=["#000000"], default_size=14, color_mode="fixed"))
+                    use_sketch = gr.Button("Use drawing", size="sm")
+                editor = gr.ImageEditor(
+                    label="Paint the patches to keep (the source S); the grid shows the patches", type="numpy",
+                    image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
+                    canvas_size=(S.EDITOR_PX, S.EDITOR_PX), elem_id="editor",
+                    brush=gr.Brush(colors=[("rgb(255, 64, 64)", 0.5)], default_size=16, color_mode="fixed"),
+                    eraser=gr.Eraser(default_size=16))
+                ratio = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="r for random-r")
+                with gr.Row():
+                    quick = {name: gr.Button("random-r" if name == "random" else name, size="sm", min_width=60)
+                             for name in S.QUICK_MASKS}
+            with gr.Column(scale=6, min_width=360):
+                with gr.Tabs():
+                    with gr.Tab("Complete") as tab_complete:
+                        with gr.Row():
+                            n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                            seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
+                        with gr.Row():
+                            run = gr.Button("Complete", variant="primary", elem_id="complete-button")
+                            reseed = gr.Button("New seeds")
+                        gallery = gr.Gallery(label="completions (kept patches outlined)", columns=4, height="auto",
+                                             format="png", object_fit="contain", elem_id="completions")
+                    with gr.Tab("Source-ratio sweep") as tab_sweep:
+                        gr.Markdown("Paper Fig. 3: rows are seeds, columns give the model a growing share r of "
+                                    "the image; diversity shrinks as the source grows.")
+                        with gr.Row():
+                            sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
+                            sweep_rows = gr.Slider(1, 8, value=4, step=1, label="rows (seeds)")
+                            sweep_seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
+                        sweep_run = gr.Button("Sweep", variant="primary")
+                        sweep_out = gr.Image(label="source-ratio sweep", format="png", interactive=False,
+                                             elem_id="sweep")
+                    with gr.Tab("Out-of-domain") as tab_ood:
+                        gr.Markdown("Paper Fig. 5: click patches of the second image to pick them, then (optional)"
+                                    " click where they go in the digit; the k-th pick goes to the k-th place.")
+                        with gr.Row():
+                            with gr.Column():
+                                ood_digits = gr.Gallery(thumbnails(h.digits, h.digit_captions), columns=10,
+                                                        height="auto", allow_preview=False, format="png",
+                                                        label="digit", elem_classes="strip")
+                                ood_what = gr.Radio(list(OOD_DIGIT_CLICKS), value=OOD_DIGIT_CLICKS[0],
+                                                    label="clicks on the digit choose")
+                                ood_digit = gr.Image(label="digit", format="png", interactive=False,
+                                                     elem_classes="pixelated")
+                            with gr.Column():
+                                ood_fashion = gr.Gallery(thumbnails(h.fashion, h.fashion_captions), columns=10,
+                                                         height="auto", allow_preview=False, format="png",
+                                                         label="second image", elem_classes="strip")
+                                ood_upload = gr.UploadButton("Upload a second image", file_types=["image"],
+                                                             size="sm")
+                                ood_donor = gr.Image(label="second image: click patches to pick them",
+                                                     format="png", interactive=False, elem_classes="pixelated")
+                        with gr.Row():
+                            presets = {name: gr.Button(label, size="sm") for name, label in (
+                                ("relocate", "relocate centre to upper-left"), ("duplicate", "duplicate centre"),
+                                ("mix", "mix two digits"))}
+                            ood_reset = gr.Button("clear picks", size="sm")
+                        with gr.Row():
+                            ood_preview = gr.Image(label="source given to the model", format="png",
+                                                   interactive=False, elem_classes="pixelated")
+                            with gr.Column():
+                                ood_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                                ood_seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
+                                ood_run = gr.Button("Complete", variant="primary")
+                        ood_gallery = gr.Gallery(label="completions", columns=4, height="auto", format="png",
+                                                 object_fit="contain", elem_id="ood-gallery")
+                    with gr.Tab("Generate") as tab_gen:
+                        gr.Markdown("Joint p(x) from nothing; pick a class for p(x | y); paint a region to generate "
+                                    "it alone, the marginal p(x_T) (outlined; the rest stays grey).")
+                        with gr.Row():
+                            klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
+                            gen_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                            gen_seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
+                        target_editor = gr.ImageEditor(
+                            label="paint the region to generate (empty = the whole image)", type="numpy",
+                            image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
+                            canvas_size=(S.EDITOR_PX, S.EDITOR_PX),
+                            brush=gr.Brush(colors=[("rgb(64, 200, 120)", 0.5)], default_size=16,
+                                           color_mode="fixed"), eraser=gr.Eraser(default_size=16))
+                        gen_run = gr.Button("Generate", variant="primary")
+                        gen_gallery = gr.Gallery(label="samples", columns=4, height="auto", format="png",
+                                                 object_fit="contain", elem_id="generated")
+                    with gr.Tab("Classify") as tab_cls:
+                        gr.Markdown("The model's own p(y | x_S) for the patches painted on the left (the whole "
+                                    "image when nothing is painted), updated as you paint.")
+                        probs = gr.Label(num_top_classes=10, label="p(y | x_S)")
+                    with gr.Tab("Model info") as tab_info:
+                        card = gr.Markdown()
+                        with gr.Row():
+                            ckpt_text = gr.Textbox(label="checkpoint path or Hugging Face Hub id (user/repo)",
+                                                   scale=4)
+                            ckpt_load = gr.Button("Load", scale=1)
+                        ckpt_file = gr.File(label="or upload a .safetensors checkpoint", file_types=[".safetensors"],
+                                            type="filepath")
+
+        # wiring: inputs and masks (UI only)
+        ood_views = [ood, ood_digit, ood_donor, ood_preview]
+        demo.load(h.start, [image, ood], [editor, target_editor, *ood_views, card, klass], api_name=False)
+        for tab, show_panel in ((tab_complete, True), (tab_sweep, True), (tab_ood, False), (tab_gen, False),
+                                (tab_cls, True), (tab_info, False)):
+            tab.select(functools.partial(visible, show_panel), None, panel, api_name=False, queue=False)
+        examples.select(h.pick_example, None, [image, editor], api_name=False)
+        upload.upload(h.upload_image, upload, [image, editor], api_name="upload_image")
+        use_sketch.click(h.use_drawing, sketch, [image, editor], api_name="use_drawing")
+        for name, button in quick.items():
+            button.click(functools.partial(h.quick_mask, name), [image, editor, ratio], editor, api_name=False)
+        editor.input(gpu(h.classify), [image, editor], probs, api_name="classify", trigger_mode="always_last",
+                      show_progress="hidden", **model_event)
+
+        # wiring: model calls
+        run.click(gpu(h.complete), [image, editor, n, seed], gallery, api_name="complete", **model_event)
+        reseed.click(h.new_seed, None, seed, api_name=False, queue=False).then(
+            gpu(h.complete), [image, editor, n, seed], gallery, api_name=False, **model_event)
+        sweep_run.click(gpu(h.sweep), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep",
+                        **model_event)
+        gen_run.click(gpu(h.generate), [klass, target_editor, gen_n, gen_seed], gen_gallery, api_name="generate",
+                      **model_event)
+
+        # wiring: out-of-domain
+        ood_digits.select(h.ood_choose_digit, ood, ood_views, api_name=False)
+        ood_fashion.select(h.ood_choose_donor, ood, ood_views, api_name=False)
+        ood_upload.upload(h.ood_upload_donor, [ood, ood_upload], ood_views, api_name="ood_upload")
+        ood_donor.select(h.ood_click_donor, ood, ood_views, api_name=False)
+        ood_digit.select(h.ood_click_digit, [ood, ood_what], ood_views, api_name=False)
+        for name, button in presets.items():
+            button.click(functools.partial(h.ood_preset, name), ood, ood_views, api_name=f"ood_{name}")
+        ood_reset.click(h.ood_clear, ood, ood_views, api_name=False)
+        ood_run.click(gpu(h.ood_complete), [ood, ood_n, ood_seed], ood_gallery, api_name="ood_complete",
+                      **model_event)
+
+        # wiring: checkpoints
+        swapped = [card, klass, editor, target_editor]
+        ckpt_load.click(h.load_checkpoint, [ckpt_text, image], swapped, api_name="load_checkpoint",
+                        **model_event)
+        ckpt_file.upload(h.load_checkpoint, [ckpt_file, image], swapped, api_name="upload_checkpoint",
+                         **model_event)
+    demo.queue(default_concurrency_limit=8, max_size=64)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
+    """Launch with the app's CSS and upload limit (used by `main` and the tests)."""
+    return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, run_history=False, **kwargs)
+
+
+demo = build_demo(checkpoint_provider(DEFAULT_CHECKPOINT))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: serve the app."""
+    parser = argparse.ArgumentParser(description="BigLearn-GAN Gradio app")
+    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
+                        help="inference checkpoint: a .safetensors path or a Hugging Face Hub id "
+                             "(default: env BIGLEARN_CHECKPOINT or assets/mnist-cpu.safetensors)")
+    parser.add_argument("--port", type=int, default=None, help="port to serve on (default: Gradio's, 7860)")
+    parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    args = parser.parse_args(argv)
+    app = demo if args.checkpoint == DEFAULT_CHECKPOINT else build_demo(checkpoint_provider(args.checkpoint),
+                                                                        args.checkpoint)
+    launch(app, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()

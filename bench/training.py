@@ -1,0 +1,125 @@
+"""Training throughput, MFU and scaling, measured on `train.loop.Trainer.train_step` itself.
+
+One big-learning step is: sample tasks, draw the fakes, the D update (data matching + communication,
+R1 every `r1_interval` steps) and the G update (+ label cross-entropy), EMA. Its FLOPs are counted
+over `r1_interval` consecutive steps, so R1 is amortised at its interval; its time likewise, as
+((k-1)·median plain step + median R1 step) / k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from biglearn.config import BigLearnConfig
+from train.config import TrainConfig
+from train.data import Dataset
+from train.loop import Trainer
+
+from .measure import PeakMemory, count_flops, summarise, synchronize, time_calls
+
+# (image size, patch size) of the token-scaling sweep: 16, 36, 49, 64, 64 and 256 tokens
+TOKEN_SWEEP = ((16, 4), (24, 4), (28, 4), (32, 4), (64, 8), (64, 4))
+
+
+def synthetic_dataset(config: BigLearnConfig, n: int = 256) -> Dataset:
+    """Random uint8 images (and labels when the model has classes): the cost of a step ignores content."""
+    m = config.model
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, m.channels, m.height, m.width), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, m.num_classes, (n,), generator=g) if m.num_classes else None
+    return Dataset(images, labels, None, m.num_classes, "synthetic")
+
+
+def make_trainer(config: BigLearnConfig, batch: int, device: torch.device, out_dir: Path) -> Trainer:
+    """A Trainer on synthetic data (nothing is written to `out_dir` unless it checkpoints)."""
+    return Trainer(config, TrainConfig(batch_size=batch, data="synthetic"), synthetic_dataset(config),
+                   out_dir, device)
+
+
+def num_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def measure_step(config: BigLearnConfig, *, batch: int, steps: int, device: torch.device,
+                 peak_flops: float) -> dict[str, Any]:
+    """Step time (R1 amortised), images/s, counted FLOPs, MFU and peak memory of one training step."""
+    interval = config.loss.r1_interval if config.loss.r1_gamma > 0 else 1
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer(config, batch, device, Path(tmp))
+        trainer.train_step()  # warm-up: first-call allocations and kernel selection
+        flops = count_flops(lambda: [trainer.train_step() for _ in range(interval)]) / interval
+        plain: list[float] = []
+        with_r1: list[float] = []
+        with PeakMemory(device) as memory:
+            for _ in range(max(steps, interval)):
+                r1 = config.loss.r1_gamma > 0 and trainer.step % interval == 0
+                (with_r1 if r1 else plain).extend(time_calls(trainer.train_step, warmup=0, reps=1, device=device))
+        synchronize(device)
+    t_plain = summarise(plain).p50 if plain else 0.0
+    t_r1 = summarise(with_r1).p50 if with_r1 else t_plain
+    step_s = ((interval - 1) * t_plain + t_r1) / interval
+    return {
+        "tokens": config.model.num_patches, "image_size": config.model.height, "patch_size": config.model.patch_size,
+        "batch": batch, "steps_timed": len(plain) + len(with_r1), "step_s": step_s,
+        "plain_step_s": t_plain, "r1_step_s": t_r1, "images_per_s": batch / step_s,
+        "flops_per_step": flops, "flops_per_image": flops / batch, "mfu": flops / step_s / peak_flops,
+        "peak_mem_mib": memory.mib,
+    }
+
+
+def preset_fits(config: BigLearnConfig, *, batch: int, device: torch.device, peak_flops: float,
+                budget_s: float) -> tuple[bool, float]:
+    """Whether a step at `batch` should take at most `budget_s` on this machine, judged from the FLOPs
+    of two steps at batch 2 over the measured matmul limit. Returns (fits, predicted seconds)."""
+    if device.type == "cuda":
+        return True, 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer(config, 2, device, Path(tmp))
+        flops = count_flops(lambda: [trainer.train_step() for _ in range(2)]) / 2
+    predicted = flops / 2 * batch / peak_flops
+    return predicted <= budget_s, predicted
+
+
+def growth_exponent(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of log y against log x: y ∝ x^e."""
+    if len(set(xs)) < 2:
+        raise ValueError("need at least two distinct x values to fit an exponent")
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum((a - mx) ** 2 for a in lx)
+
+
+def token_scaling(config: BigLearnConfig, *, sweep: tuple[tuple[int, int], ...], batch: int, steps: int,
+                  device: torch.device, peak_flops: float, fit_up_to: int = 64) -> dict[str, Any]:
+    """The same widths at growing token counts: time and memory per image, and their growth exponents
+    in the number of tokens (all points, and those with at most `fit_up_to` tokens)."""
+    rows = []
+    for size, patch in sweep:
+        model = dataclasses.replace(config.model, height=size, width=size, patch_size=patch)
+        rows.append(measure_step(dataclasses.replace(config, model=model), batch=batch, steps=steps, device=device,
+                                 peak_flops=peak_flops))
+    small = [r for r in rows if r["tokens"] <= fit_up_to]
+
+    def fit(points: list[dict[str, Any]], key: str) -> float | None:
+        xs = [float(r["tokens"]) for r in points]
+        return growth_exponent(xs, [r[key] / r["batch"] for r in points]) if len(set(xs)) > 1 else None
+
+    return {"batch": batch, "rows": rows, "fit_up_to_tokens": fit_up_to,
+            "time_exponent": fit(small, "step_s"), "time_exponent_all": fit(rows, "step_s"),
+            "flops_exponent": fit(small, "flops_per_step"), "flops_exponent_all": fit(rows, "flops_per_step")}
+
+
+def batch_scaling(config: BigLearnConfig, *, batches: tuple[int, ...], steps: int, device: torch.device,
+                  peak_flops: float) -> dict[str, Any]:
+    """Step time and peak memory as the batch grows, with the growth exponents of both in the batch."""
+    rows = [measure_step(config, batch=b, steps=steps, device=device, peak_flops=peak_flops) for b in batches]
+    xs = [float(r["batch"]) for r in rows]
+    mem = [r["peak_mem_mib"] for r in rows]
+    return {"rows": rows, "time_exponent": growth_exponent(xs, [r["step_s"] for r in rows]),
+            "memory_exponent": growth_exponent(xs, mem) if all(m for m in mem) else None}

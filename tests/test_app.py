@@ -1,0 +1,238 @@
+"""The app's handlers called directly, over a tiny random-weight model (fast, no server)."""
+
+import io
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import app
+import biglearn
+from biglearn import app_support as S
+from biglearn.config import BigLearnConfig, ModelConfig
+
+SMALL = dict(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
+             noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
+
+
+def save_tiny(path, **changes):
+    """A random-weight checkpoint of a tiny 28x28, patch-4 model."""
+    cfg = BigLearnConfig(model=ModelConfig(**{**SMALL, **changes}))
+    torch.manual_seed(0)
+    biglearn.save(path, biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return save_tiny(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture
+def h(ckpt):
+    return app.Handlers(S.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
+
+
+@pytest.fixture
+def digit(h):
+    return app.as_hwc(h.digits[0])
+
+
+def select(index):
+    return gr.SelectData(None, {"index": index, "value": None})
+
+
+def painted(mask_rows=slice(0, 3)):
+    mask = np.zeros((7, 7), dtype=bool)
+    mask[mask_rows] = True
+    return mask
+
+
+def png_file(tmp_path, image, name="x.png", fmt="PNG"):
+    path = tmp_path / name
+    Image.fromarray(image).save(path, format=fmt)
+    return str(path)
+
+
+class TestBuild:
+    def test_build_demo_loads_nothing(self):
+        calls = []
+        demo = app.build_demo(lambda: calls.append(1))
+        assert isinstance(demo, gr.Blocks) and calls == []
+
+    def test_start(self, h, digit):
+        editor, target, ood, d, donor, preview, card, klass = h.start(digit, h.initial_ood())
+        assert editor["background"].shape == (336, 336, 3) and not S.is_painted(editor)
+        assert target["background"][100, 100].tolist() == [128, 128, 128]
+        assert d.shape == donor.shape == preview.shape == (336, 336, 3)
+        assert "tiny" in card and klass["choices"][:2] == ["any", "0"] and len(klass["choices"]) == 11
+
+
+class TestInputs:
+    def test_pick_example(self, h):
+        image, editor = h.pick_example(select(3))
+        assert np.array_equal(image[..., 0], h.digits[3]) and editor["background"].shape == (336, 336, 3)
+
+    def test_upload_any_image(self, h, tmp_path):
+        rgba = np.zeros((300, 200, 4), dtype=np.uint8)
+        rgba[50:250, 90:110] = (0, 0, 0, 255)  # a black bar on a transparent (-> white) background
+        image, editor = h.upload_image(png_file(tmp_path, rgba))
+        assert image.shape == (28, 28, 1) and image[0, 0, 0] == 0 and image.max() > 200
+
+    def test_bad_uploads(self, h, tmp_path):
+        (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        with pytest.raises(gr.Error, match="not an image"):
+            h.upload_image(str(tmp_path / "bad.png"))
+        with pytest.raises(gr.Error, match="No file"):
+            h.upload_image(None)
+
+    def test_drawing(self, h):
+        canvas = np.full((280, 280, 4), 255, dtype=np.uint8)
+        layer = np.zeros((280, 280, 4), dtype=np.uint8)
+        canvas[60:220, 130:150] = layer[60:220, 130:150] = (0, 0, 0, 255)
+        image, _ = h.use_drawing({"background": None, "layers": [layer], "composite": canvas})
+        assert image[0, 0, 0] == 0 and image[14, 14, 0] > 128  # inverted and centred
+        with pytest.raises(gr.Error, match="Draw something"):
+            h.use_drawing({"background": None, "layers": [np.zeros_like(layer)], "composite": canvas})
+        with pytest.raises(gr.Error, match="Draw something"):
+            h.use_drawing(None)
+
+    def test_quick_masks(self, h, digit):
+        editor = h.quick_mask("top half", digit, None, 0.3)
+        assert np.array_equal(S.editor_source(editor, (7, 7)), painted())
+        inverted = h.quick_mask("invert", digit, editor, 0.3)
+        assert np.array_equal(S.editor_source(inverted, (7, 7)), ~painted())
+        assert S.editor_source(h.quick_mask("random", digit, None, 0.5), (7, 7)).sum() == round(0.5 * 49)
+        assert 0 <= h.new_seed() <= S.MAX_UI_SEED - app.MAX_SAMPLES
+
+
+class TestComplete:
+    def test_completions(self, h, digit):
+        editor = S.editor_value(digit, h.model.config, painted())
+        out = h.complete(digit, editor, 4, 10)
+        assert [cap for _, cap in out] == ["seed 10", "seed 11", "seed 12", "seed 13"]
+        tile = out[0][0]
+        assert tile.shape == (224, 224, 3) and tile.dtype == np.uint8
+        kept = np.repeat(np.repeat(digit[:12, :, 0], 8, 0), 8, 1)
+        assert np.array_equal(tile[8:88, 8:216, 0], kept[8:88, 8:216])  # sources copied exactly (inside outline)
+        again = h.complete(digit, editor, 4, 10)
+        assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(out, again, strict=True))
+
+    def test_empty_mask_is_joint_generation(self, h, digit, capsys):
+        out = h.complete(digit, None, 2, 0)
+        assert len(out) == 2 and "joint generation" in capsys.readouterr().out
+
+    def test_all_source_is_refused(self, h, digit):
+        editor = S.editor_value(digit, h.model.config, np.ones((7, 7), dtype=bool))
+        with pytest.raises(gr.Error, match="nothing left to generate"):
+            h.complete(digit, editor, 2, 0)
+
+    @pytest.mark.parametrize("n, seed", [(2, -1), (2, 2**31), (2, None), (0, 0), (17, 0), (2, 0.5)])
+    def test_bad_numbers(self, h, digit, n, seed):
+        with pytest.raises(gr.Error):
+            h.complete(digit, None, n, seed)
+
+    def test_sweep(self, h, digit):
+        fig = h.sweep(digit, "random", 2, 0)
+        f = 4  # 28 -> 112 pixel cells
+        assert fig.dtype == np.uint8 and fig.shape[1] == 11 * (28 * f + 4) + 4
+        assert fig.shape[0] > 2 * (28 * f + 4) + 4  # plus the label band
+        assert h.sweep(digit, "raster-first", 1, 0).shape[0] < fig.shape[0]
+
+
+class TestClassifyGenerate:
+    def test_classify(self, h, digit):
+        probs = h.classify(digit, S.editor_value(digit, h.model.config, painted()))
+        assert list(probs) == [str(k) for k in range(10)] and abs(sum(probs.values()) - 1) < 1e-5
+        whole = h.classify(digit, None)
+        assert whole == h.classify(digit, S.editor_value(digit, h.model.config, np.ones((7, 7), dtype=bool)))
+
+    def test_unlabelled_model(self, tmp_path, digit):
+        path = save_tiny(tmp_path / "unlabelled.safetensors", num_classes=0)
+        h = app.Handlers(S.ModelSlot(lambda: biglearn.load(path, "cpu")))
+        assert "without labels" in h.classify(digit, None)
+        assert h.class_choices()["choices"] == ["any"]
+
+    def test_joint_and_class_conditional(self, h):
+        assert len(h.generate("any", None, 3, 0)) == 3
+        assert len(h.generate("7", None, 2, 0)) == 2
+        with pytest.raises(gr.Error, match="class"):
+            h.generate("seven", None, 2, 0)
+        with pytest.raises(gr.Error, match="from 0 to 9"):
+            h.generate("12", None, 2, 0)
+
+    def test_marginal(self, h):
+        target = S.editor_value(S.blank_image(h.model.config), h.model.config, painted(slice(0, 2)))
+        (tile, _), = h.generate("any", target, 1, 0)
+        assert tile[200, 100].tolist() == [128, 128, 128]  # outside T: neutral grey
+
+
+class TestOutOfDomain:
+    def test_clicks_and_complete(self, h):
+        ood = h.initial_ood()
+        ood = h.ood_click_donor(ood, select([60, 60]))[0]  # patch (1, 1)
+        ood = h.ood_click_donor(ood, select([110, 60]))[0]  # patch (1, 2)
+        ood = h.ood_click_digit(ood, app.OOD_DIGIT_CLICKS[0], select([300, 300]))[0]  # first pick -> (6, 6)
+        ood = h.ood_click_digit(ood, app.OOD_DIGIT_CLICKS[1], select([5, 5]))[0]  # keep (0, 0)
+        assert ood["picks"] == [8, 9] and ood["dests"] == [48] and ood["keep"] == [0]
+        composite, source = h.ood_compose(ood)
+        assert sorted(np.flatnonzero(source)) == [0, 9, 48]
+        assert np.array_equal(composite[24:28, 24:28], ood["donor"][4:8, 4:8])
+        assert len(h.ood_complete(ood, 3, 0)) == 3
+        assert h.ood_click_donor(ood, select([60, 60]))[0]["picks"] == [9]  # a second click unpicks
+
+    def test_choose_upload_and_clear(self, h, tmp_path):
+        ood = h.ood_choose_digit(h.initial_ood(), select(4))[0]
+        assert ood["digit_index"] == 4 and np.array_equal(ood["digit"][..., 0], h.digits[4])
+        ood = h.ood_choose_donor(ood, select(2))[0]
+        assert np.array_equal(ood["donor"][..., 0], h.fashion[2])
+        photo = np.full((50, 80, 3), 240, dtype=np.uint8)
+        ood = h.ood_upload_donor(ood, png_file(tmp_path, photo, "photo.jpg", "JPEG"))[0]
+        assert ood["donor"].shape == (28, 28, 1)
+        ood = h.ood_preset("relocate", ood)[0]
+        assert h.ood_clear(ood)[0]["picks"] == []
+        with pytest.raises(gr.Error, match="No file"):
+            h.ood_upload_donor(ood, None)
+
+    @pytest.mark.parametrize("name", ["relocate", "duplicate", "mix"])
+    def test_presets(self, h, name):
+        ood, digit_pic, donor_pic, preview = h.ood_preset(name, h.initial_ood())
+        assert ood["picks"] and digit_pic.shape == donor_pic.shape == preview.shape == (336, 336, 3)
+        if name == "mix":
+            assert np.array_equal(ood["donor"][..., 0], h.digits[1])
+        assert len(h.ood_complete(ood, 2, 0)) == 2
+
+    def test_nothing_picked_is_joint(self, h, capsys):
+        assert len(h.ood_complete(h.initial_ood(), 2, 0)) == 2
+        assert "joint generation" in capsys.readouterr().out
+
+
+class TestCheckpoints:
+    def test_failed_load_keeps_the_model(self, h, digit, tmp_path):
+        model = h.model
+        (tmp_path / "bad.safetensors").write_bytes(b"nope")
+        for bad in (str(tmp_path / "bad.safetensors"), "", None, "/does/not/exist.safetensors"):
+            with pytest.warns(UserWarning, match="Could not load"):
+                out = h.load_checkpoint(bad, digit)
+            assert all(isinstance(o, dict) and o.get("__type__") == "update" for o in out)
+            assert h.model is model
+        assert len(h.complete(digit, None, 1, 0)) == 1  # still working
+
+    def test_swap(self, h, digit, tmp_path, capsys):
+        path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
+        card, klass, editor, target = h.load_checkpoint(str(path), digit)
+        assert "4x4 patch grid" in card and h.slot.name == str(path)
+        assert S.editor_source(editor, (4, 4)).shape == (4, 4)
+        assert len(h.complete(digit, None, 1, 0)) == 1
+        ood = h.ood_preset("relocate", h.initial_ood())[0]
+        assert len(h.ood_complete(ood, 1, 0)) == 1
+
+
+def test_png_of_tiles_round_trips(h, digit):
+    """What the gallery sends is lossless: a tile survives PNG exactly."""
+    tile = h.complete(digit, None, 1, 0)[0][0]
+    buf = io.BytesIO()
+    Image.fromarray(tile).save(buf, format="PNG")
+    assert np.array_equal(np.asarray(Image.open(buf)), tile)

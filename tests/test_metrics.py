@@ -1,0 +1,196 @@
+"""Evaluation metrics on tiny inputs with known answers, and a smoke test of `python -m train.evaluate`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from tqdm import tqdm
+
+import biglearn
+from biglearn import BigLearnConfig, ModelConfig, UniversalGenerator
+from train import evaluate, metrics
+from train.eval_classifier import (
+    ClassifierError,
+    EvalClassifier,
+    accuracy_of,
+    load_classifier,
+    load_or_fit,
+    save_classifier,
+)
+
+TINY = ModelConfig(height=28, width=28, channels=1, patch_size=4, num_classes=10, enc_dim=16, enc_depth=1,
+                   enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, mlp_ratio=1.0, noise_dim=8, noise_depth=2,
+                   conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
+
+
+# --- pure metrics ------------------------------------------------------------------------------------------
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    feats = np.random.default_rng(0).normal(size=(300, 6))
+    assert metrics.frechet_distance(feats, feats) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_distance_of_shifted_sets_is_the_squared_shift():
+    feats = np.random.default_rng(1).normal(size=(300, 6))
+    shift = np.array([1.0, -2.0, 0.5, 0.0, 3.0, 0.1])
+    assert metrics.frechet_distance(feats, feats + shift) == pytest.approx((shift ** 2).sum(), rel=1e-9)
+
+
+def test_frechet_distance_of_scaled_sets():
+    # b = 2a: Σb = 4Σa, so tr Σa + tr Σb − 2 tr (2Σa) = tr Σa, and the means differ by μa
+    a = np.random.default_rng(2).normal(loc=0.3, size=(400, 4))
+    expected = (a.mean(0) ** 2).sum() + np.trace(np.cov(a, rowvar=False))
+    assert metrics.frechet_distance(a, 2 * a) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="feature sets"):
+        metrics.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
+
+
+def test_accuracy_histogram_entropy_confidence():
+    logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0], [5.0, 0.0, 0.0]])
+    assert metrics.accuracy(logits, torch.tensor([0, 1, 0, 0])) == 0.75
+    assert metrics.class_histogram(logits) == [0.5, 0.25, 0.25]
+    assert metrics.entropy([1 / 3] * 3) == pytest.approx(math.log(3))
+    assert metrics.entropy([1.0, 0.0, 0.0]) == 0.0
+    top = math.exp(5) / (math.exp(5) + 2)
+    assert metrics.mean_confidence(logits) == pytest.approx(top)
+
+
+def test_diversity_counts_target_pixels_only():
+    samples = torch.zeros(1, 2, 1, 2, 2)
+    samples[0, 1] = 1.0  # two seeds differ by 1 everywhere: population std 0.5
+    target = torch.tensor([[[[True, False], [False, False]]]])
+    assert metrics.diversity(samples, target) == pytest.approx(0.5)
+    samples[0, 1, 0, 0, 0] = 0.0  # now identical inside T, still different outside
+    assert metrics.diversity(samples, target) == 0.0
+
+
+# --- the evaluation pipeline with a fake generator -----------------------------------------------------------
+
+class PerfectGenerator:
+    """Returns the real image for every seed: a deterministic, perfect completer."""
+
+    config = TINY
+
+    def complete(self, images, source, *, seeds):
+        return images[:, None].expand(-1, len(seeds), -1, -1, -1)
+
+
+def tiny_data(n: int = 12, seed: int = 0) -> evaluate.EvalData:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 1, 28, 28, generator=g)
+    return evaluate.EvalData(images, torch.arange(n) % 10, torch.rand(n, 1, 28, 28, generator=g),
+                             torch.rand(n, 1, 28, 28, generator=g))
+
+
+def test_perfect_generator_scores_the_classifiers_accuracy_with_zero_diversity():
+    torch.manual_seed(0)
+    clf = EvalClassifier().eval()
+    data = tiny_data()
+    sizes = evaluate.Sizes(samples=12, complete=12, div_images=5)
+    _, ref = clf.predict(data.test)
+    with tqdm(disable=True) as bar:
+        res = evaluate.eval_complete(PerfectGenerator(), clf, ref, data, sizes, bar)
+    expected = accuracy_of(clf, data.test, data.labels)
+    for mode in evaluate.MODES:
+        for r in evaluate.RATIOS:
+            assert res[mode][f"acc@{r}"] == pytest.approx(expected)
+            assert res[mode][f"div@{r}"] == 0.0
+            assert res[mode][f"fd@{r}"] == pytest.approx(0.0, abs=1e-6)
+
+
+# --- the evaluation classifier file ------------------------------------------------------------------------
+
+def write_npz(path, n: int, size: int = 28, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    np.savez_compressed(path, images=rng.integers(0, 256, size=(n, size, size), dtype=np.uint8),
+                        labels=np.arange(n, dtype=np.int64) % 10)
+    return path
+
+
+def test_classifier_fits_once_then_loads_from_cache(tmp_path):
+    data = write_npz(tmp_path / "d.npz", 20)
+    path = tmp_path / "clf.safetensors"
+    model, info = load_or_fit(path, train_data=data, test_data=data, progress=False)
+    assert path.exists() and 0.0 <= info["test_accuracy"] <= 1.0
+    again, info2 = load_or_fit(path, train_data=tmp_path / "absent.npz", test_data=data)
+    assert info2 == info
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(model.predict(x)[0], again.predict(x)[0])
+
+
+def test_classifier_rejects_a_foreign_file(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(ClassifierError, match="bad.safetensors"):
+        load_classifier(bad)
+
+
+# --- python -m train.evaluate ------------------------------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny.safetensors"
+    biglearn.save(ckpt, UniversalGenerator(TINY), BigLearnConfig(model=TINY))
+    clf = tmp_path / "clf.safetensors"
+    save_classifier(clf, EvalClassifier(), {"test_accuracy": None})
+    return {"ckpt": ckpt, "clf": clf, "test": write_npz(tmp_path / "test.npz", 12),
+            "train": write_npz(tmp_path / "train.npz", 12, seed=1), "ood": write_npz(tmp_path / "ood.npz", 12, seed=2),
+            "out": tmp_path / "eval"}
+
+
+def cli(f, *extra):
+    return ["--out", str(f["out"]), "--data", str(f["test"]), "--train-data", str(f["train"]),
+            "--ood-data", str(f["ood"]), "--classifier", str(f["clf"]), "--quick", "--div-images", "4",
+            "--no-progress", *extra]
+
+
+def test_evaluate_smoke(files, capsys):
+    assert evaluate.main([str(files["ckpt"]), *cli(files)]) == 0
+    result = json.loads((files["out"] / "metrics.json").read_text())
+    for section in ("joint", "complete", "conditional", "classify", "abused", "targets"):
+        assert section in result
+    assert len(result["joint"]["class_fractions"]) == 10
+    assert set(result["complete"]["random"]) >= {f"{k}@{r}" for k in ("acc", "fd", "div") for r in evaluate.RATIOS}
+    assert set(result["abused"]) >= {"relocated", "duplicated", "mixed", "out_of_domain"}
+    assert all(isinstance(t["pass"], bool) for t in result["targets"])
+    for name in result["figures"]:
+        assert (files["out"] / name).stat().st_size > 0
+    assert {"fig3_ratio_sweep.png", "fig4_seeds.png", "fig5_abused.png", "acc_vs_r.png",
+            "div_vs_r.png"} <= set(result["figures"])
+    assert "complete random acc@0.5" in capsys.readouterr().out
+
+
+def error_of(argv, capsys) -> str:
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_evaluate_rejects_a_checkpoint_of_another_image_size(files, tmp_path, capsys):
+    other = ModelConfig(height=32, width=32, patch_size=8, enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16,
+                        dec_depth=1, dec_heads=2, noise_dim=8, noise_depth=2, conv_head_channels=0, d_dim=16,
+                        d_depth=1, d_heads=2)
+    ckpt = tmp_path / "big.safetensors"
+    biglearn.save(ckpt, UniversalGenerator(other), BigLearnConfig(model=other))
+    assert "1x32x32" in error_of([str(ckpt), *cli(files)], capsys)
+
+
+def test_evaluate_names_the_missing_data_file(files, tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "mnist_test.npz"
+    argv = [str(files["ckpt"]), *cli(files), "--data", str(missing)]
+    assert str(missing) in error_of(argv, capsys)
+
+
+def test_evaluate_rejects_a_bad_checkpoint(files, tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    assert "bad.safetensors" in error_of([str(bad), *cli(files)], capsys)
