@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .layers import Transformer, init_weights, token
+from .layers import Transformer, init_weights, position_table, token
 
 
 class UniversalDiscriminator(nn.Module):
@@ -23,8 +23,8 @@ class UniversalDiscriminator(nn.Module):
         self.config = c = config
         window = c.patch_size + 2 * c.d_overlap
         self.patch_embed = nn.Linear(c.channels * window * window, c.d_dim)
-        self.pos = nn.Parameter(torch.randn(c.num_patches, c.d_dim) * 0.02)
-        self.type_embed = nn.Parameter(torch.randn(2, c.d_dim) * 0.02)  # [Ms], [Mt]
+        self.pos = position_table(c.num_patches, c.d_dim)
+        self.type_embed = position_table(2, c.d_dim)  # [Ms], [Mt]
         self.cls_token = token(c.d_dim)
         # label token: one row per class plus one for "no label in S'"
         self.label_embed = nn.Embedding(c.num_classes + 1, c.d_dim)

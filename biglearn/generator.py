@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .layers import Transformer, init_weights, token
+from .layers import Transformer, init_weights, position_table, token
 from .patches import patchify, unpatchify
 
 PREFIX = 2  # global token + label token, in front of the patch tokens in both encoder and decoder
@@ -38,7 +38,7 @@ class UniversalGenerator(nn.Module):
         n = c.num_patches
         # G-Encoder
         self.patch_embed = nn.Linear(c.patch_dim, c.enc_dim)
-        self.enc_pos = nn.Parameter(torch.randn(n, c.enc_dim) * 0.02)
+        self.enc_pos = position_table(n, c.enc_dim)
         self.global_token = token(c.enc_dim)
         self.no_label_token = token(c.enc_dim)  # [My]
         self.label_embed = nn.Embedding(max(c.num_classes, 1), c.enc_dim)
@@ -47,7 +47,7 @@ class UniversalGenerator(nn.Module):
         # G-Decoder
         self.enc_to_dec = nn.Linear(c.enc_dim, c.dec_dim)
         self.mask_token = token(c.dec_dim)  # [M]
-        self.dec_pos = nn.Parameter(torch.randn(n, c.dec_dim) * 0.02)
+        self.dec_pos = position_table(n, c.dec_dim)
         self.noise_source_token = token(c.dec_dim)  # [Mn]
         widths = [c.noise_dim] + [c.dec_dim] * (c.noise_depth - 1)
         layers: list[nn.Module] = []

@@ -8,8 +8,9 @@ from the input exactly; patches outside S ∪ T are filled with `NEUTRAL` (mid g
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +45,8 @@ def seed_noise(seeds: Sequence[int], noise_dim: int) -> torch.Tensor:
 def as_seed_list(seeds: int | Sequence[int]) -> list[int]:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         return [int(seeds)]
+    if isinstance(seeds, (bool, str, bytes)) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds must be integers in [0, 2**63 - 1] (an int or a list of ints), got {seeds!r}")
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must not be empty")

@@ -70,3 +70,13 @@ def init_weights(module: nn.Module) -> None:
 def token(dim: int) -> nn.Parameter:
     """A learned special token / embedding table row, initialised N(0, 0.02)."""
     return nn.Parameter(torch.randn(dim) * 0.02)
+
+
+def position_table(n: int, dim: int) -> nn.Parameter:
+    """Learned position (or type) embeddings at unit scale.
+
+    With ViT's usual N(0, 0.02) the first LayerNorm sees almost only the patch embedding and erases
+    its scale: a discriminator cannot tell a patch from a fainter copy, and decoder tokens made of
+    [M] + position + noise lose their position under the noise.
+    """
+    return nn.Parameter(torch.randn(n, dim))

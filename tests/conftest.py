@@ -6,15 +6,6 @@ import torch
 from biglearn import BigLearnConfig, BigLearnModel, ModelConfig, UniversalDiscriminator, UniversalGenerator
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread():
-    """The models are tiny: one thread is fastest and avoids oversubscribing small machines."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def _fixed_seed():
     """Every test starts from the same global RNG state."""
@@ -35,8 +26,7 @@ def full_config(tiny_config):
     return BigLearnConfig(model=tiny_config)
 
 
-def randomise(module):
-    """Perturb every parameter so zero-initialised parts (conv head output, biases) matter too."""
+def _randomise(module):
     with torch.no_grad():
         for p in module.parameters():
             p.add_(torch.randn_like(p) * 0.1)
@@ -44,13 +34,19 @@ def randomise(module):
 
 
 @pytest.fixture
+def randomise():
+    """Perturb every parameter of a module so zero-initialised parts (conv head output, biases) matter too."""
+    return _randomise
+
+
+@pytest.fixture
 def generator(tiny_config):
-    return randomise(UniversalGenerator(tiny_config)).eval()
+    return _randomise(UniversalGenerator(tiny_config)).eval()
 
 
 @pytest.fixture
 def discriminator(tiny_config):
-    return randomise(UniversalDiscriminator(tiny_config))
+    return _randomise(UniversalDiscriminator(tiny_config))
 
 
 @pytest.fixture

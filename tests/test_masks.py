@@ -4,9 +4,22 @@ import pytest
 import torch
 
 from biglearn.config import MaskConfig
-from biglearn.masks import (LABEL_ABSENT, LABEL_SOURCE, LABEL_TARGET, check_masks, duplicate_patches,
-                            first_portion_source, flatten_mask, mix_patches, move_patches, paste_patches,
-                            random_source, region_source, relocate_patches, sample_tasks)
+from biglearn.masks import (
+    LABEL_ABSENT,
+    LABEL_SOURCE,
+    LABEL_TARGET,
+    check_masks,
+    duplicate_patches,
+    first_portion_source,
+    flatten_mask,
+    mix_patches,
+    move_patches,
+    paste_patches,
+    random_source,
+    region_source,
+    relocate_patches,
+    sample_tasks,
+)
 from biglearn.patches import patchify
 
 
@@ -63,7 +76,7 @@ def test_label_roles_respect_has_label(many_tasks):
     assert (t.label_role[~has_label] == LABEL_ABSENT).all()
     roles = t.label_role[has_label]
     freq = [float((roles == r).float().mean()) for r in (LABEL_SOURCE, LABEL_TARGET, LABEL_ABSENT)]
-    for got, want in zip(freq, MaskConfig().label_roles):
+    for got, want in zip(freq, MaskConfig().label_roles, strict=True):
         assert abs(got - want) < 0.03
 
 

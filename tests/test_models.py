@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from biglearn import UniversalDiscriminator, UniversalGenerator
-from biglearn.patches import patch_to_pixel_mask, patchify, to_model_range
-from conftest import randomise
+from biglearn.patches import patch_to_pixel_mask, to_model_range
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def batch(tiny_config, images):
 # --- generator -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("channels,conv", [(1, 4), (3, 0)])
-def test_variable_source_sizes_equal_sample_alone(tiny_config, batch, channels, conv):
+def test_variable_source_sizes_equal_sample_alone(tiny_config, batch, randomise, channels, conv):
     config = dataclasses.replace(tiny_config, channels=channels, conv_head_channels=conv)
     g = randomise(UniversalGenerator(config)).eval()
     _, source, noise, labels = batch

@@ -3,8 +3,15 @@
 import pytest
 import torch
 
-from biglearn.patches import (check_patchable, from_model_range, patch_to_pixel_mask, patchify, pixel_to_patch_mask,
-                              to_model_range, unpatchify)
+from biglearn.patches import (
+    check_patchable,
+    from_model_range,
+    patch_to_pixel_mask,
+    patchify,
+    pixel_to_patch_mask,
+    to_model_range,
+    unpatchify,
+)
 
 SHAPES = [(1, 28, 28, 4), (1, 8, 12, 4), (3, 12, 8, 2), (3, 64, 64, 8), (2, 6, 9, 3), (3, 5, 7, 1)]
 
