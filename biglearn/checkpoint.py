@@ -169,7 +169,9 @@ def resolve_path(path_or_hub_id: str | Path) -> Path:
         return path
     text = str(path_or_hub_id)
     parts = text.split("/")
-    if text.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts):
+    looks_local = (text.startswith((".", "/", "~")) or len(parts) < 2 or not all(parts)
+                   or (len(parts) == 2 and parts[1].endswith(".safetensors")) or Path(parts[0]).is_dir())
+    if looks_local:  # e.g. runs/x.safetensors: a missing local file, not a Hub id
         raise CheckpointError(f"checkpoint not found: {text}")
     repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:]) or "model.safetensors"
     try:

@@ -189,7 +189,7 @@ def abused_sources(data: EvalData, n: int, patch_size: int, grid: tuple[int, int
         "relocated": masks.relocate_patches(digits, patch_size, centre, corner),
         # the centre block copied to the corner: the source is the original and its copy
         "duplicated": masks.duplicate_patches(digits, patch_size, centre, corner),
-        # the upper half of one digit with the lower half of the next one
+        # the upper half of one digit with the lower half of another (the previous test digit)
         "mixed": masks.mix_patches(digits, digits.roll(1, 0), patch_size, upper, lower),
         # the upper half of a digit with the lower half of a Fashion-MNIST image
         "out_of_domain": masks.paste_patches(digits, data.ood[:n], patch_size, lower, lower, keep_index=upper),
