@@ -57,7 +57,8 @@ def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tenso
             raw = f.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
     if raw.get("format") not in (INFERENCE_KIND, RESUME_KIND):
         raise CheckpointError(f"{path} is a safetensors file but not a biglearn checkpoint (no 'format' metadata)")
     if raw["format"] != kind:

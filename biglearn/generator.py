@@ -51,7 +51,7 @@ class UniversalGenerator(nn.Module):
         self.noise_source_token = token(c.dec_dim)  # [Mn]
         widths = [c.noise_dim] + [c.dec_dim] * (c.noise_depth - 1)
         layers: list[nn.Module] = []
-        for w_in, w_out in zip(widths[:-1], widths[1:]):
+        for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(w_in, w_out), nn.LeakyReLU(0.2)]
         self.noise_mlp = nn.Sequential(*layers, nn.Linear(widths[-1], n * c.dec_dim))
         self.decoder = Transformer(c.dec_dim, c.dec_depth, c.dec_heads, c.mlp_ratio)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from biglearn.config import BigLearnConfig, LossConfig, ModelConfig
 from biglearn.checkpoint import CheckpointError, load_resume
+from biglearn.config import BigLearnConfig, LossConfig
 from biglearn.presets import PRESETS, get_preset
 
 from .config import TrainConfig, parse_duration
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     b.add_argument("--log-every", type=int, default=50, help="steps between metrics lines")
     b.add_argument("--sample-every", type=int, default=1000, help="steps between sample grids (PNG)")
-    b.add_argument("--probe-every", type=int, default=500, help="steps between collapse probes (multiple of --log-every)")
+    b.add_argument("--probe-every", type=int, default=500,
+                   help="steps between collapse probes (multiple of --log-every)")
     return p
 
 
