@@ -3,7 +3,8 @@
 Timing is warm-up then repeated calls; the summary is the median (p50), p95 and mean, so a busy
 machine's outliers move p95 but hardly the median. FLOPs come from `torch.utils.flop_counter`, with
 the CPU flash-attention kernels added (torch does not count them) and without its per-module
-attribution, whose hooks break `autograd.grad(create_graph=True)` (the R1 penalty).
+attribution, whose hooks break `autograd.grad(create_graph=True)` (the R1 penalty). Peak memory is
+measured on a separate, untimed call.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 aten = torch.ops.aten
@@ -29,9 +30,6 @@ class Timing:
     p95: float
     mean: float
     n: int
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def summarise(samples: list[float]) -> Timing:
@@ -107,39 +105,27 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 # --- memory ----------------------------------------------------------------------------------------
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise OSError(f"/proc/self/status has no {field}")
+def peak_memory_mib(fn: Callable[[], Any], device: torch.device) -> float | None:
+    """Peak tensor memory allocated during one call of `fn`, above what was allocated before, in MiB.
 
-
-class PeakMemory:
-    """Peak memory of a block above its starting point, in MiB.
-
-    CUDA: the caching allocator's peak. CPU (Linux): the resident-set high-water mark, reset on entry
-    through /proc/self/clear_refs; `mib` stays None where that is unavailable.
+    CUDA: the caching allocator's peak. CPU: the running sum of the allocations and frees that the
+    profiler records (`profile_memory=True`); None where this torch's profiler does not expose them.
     """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.mib: float | None = None
-        self._start = 0
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._start = torch.cuda.memory_allocated(self.device)
-            return self
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self._start = _status_kib("VmRSS") * 1024
-        except OSError:
-            self._start = -1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.device.type == "cuda":
-            self.mib = (torch.cuda.max_memory_allocated(self.device) - self._start) / 2**20
-        elif self._start >= 0:
-            self.mib = max(0, _status_kib("VmHWM") * 1024 - self._start) / 2**20
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        start = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - start) / 2**20
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    results = getattr(prof.profiler, "kineto_results", None)
+    if results is None:
+        return None
+    events = sorted((e for e in results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    live = peak = 0
+    for e in events:
+        live += e.nbytes()
+        peak = max(peak, live)
+    return peak / 2**20

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+BUCKET_STEP = 8  # masked Transformer calls pad each sample to a multiple of this many tokens
+
 
 class Attention(nn.Module):
     """Multi-head self-attention with a per-sample key mask (padding / tokens outside S ∪ T)."""
@@ -18,7 +20,9 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, N, hd)
+        # unbind the (B, N, 3, h, hd) projection: its backward stacks the three gradients straight
+        # into the layout the qkv Linear needs (no extra copy)
+        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(b, n, 3, self.heads, d // self.heads).unbind(2))
         mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, N), True = attend
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(b, n, d))
@@ -41,7 +45,13 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    """A stack of blocks; `inject` (B, N, D) is added to the input of every block (noise embeddings)."""
+    """A stack of blocks; `inject` (B, N, D) is added to the input of every block (noise embeddings).
+
+    With a key mask, each sample runs on its valid tokens only, padded up to the next multiple of
+    `BUCKET_STEP` (`length_buckets`): the same outputs as padding every sample to N, without most of
+    the wasted work, and a sample's padding depends on its own length only, not on its batch.
+    Outputs at masked positions are zero (nothing may read them).
+    """
 
     def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> None:
         super().__init__()
@@ -49,11 +59,39 @@ class Transformer(nn.Module):
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
                 inject: torch.Tensor | None = None) -> torch.Tensor:
+        if key_mask is None or bool(key_mask.all()):
+            return self.run(x, None, inject)
+        lengths = key_mask.sum(1)
+        slots = (~key_mask).to(torch.uint8).argsort(dim=1, stable=True)  # (B, N): valid tokens first, in order
+        out = torch.zeros_like(x)
+        for rows, n, full in length_buckets(lengths, BUCKET_STEP, x.shape[1]):
+            where = (rows[:, None], slots[rows, :n])  # the group's valid tokens (+ padding up to n)
+            mask = None if full else torch.arange(n, device=x.device) < lengths[rows, None]
+            y = self.run(x[where], mask, None if inject is None else inject[where])
+            out[where] = y if mask is None else y * mask[..., None]
+        return out
+
+    def run(self, x: torch.Tensor, key_mask: torch.Tensor | None, inject: torch.Tensor | None) -> torch.Tensor:
+        """The blocks on a padded batch (B, N, D); `key_mask` (B, N) True = a real token."""
         for block in self.blocks:
             if inject is not None:
                 x = x + inject
             x = block(x, key_mask)
         return x
+
+
+def length_buckets(lengths: torch.Tensor, step: int, cap: int) -> list[tuple[torch.Tensor, int, bool]]:
+    """Group samples (B,) by their length rounded up to a multiple of `step` (at most `cap`).
+
+    Returns, per group: the sample indices, the padded length n, and whether every sample of the
+    group is exactly n long (then no mask is needed)."""
+    padded = (lengths + step - 1).div(step, rounding_mode="floor").mul(step).clamp(max=cap)
+    exact = lengths == padded
+    groups = []
+    for n in padded.unique().tolist():
+        rows = (padded == n).nonzero().flatten()
+        groups.append((rows, n, bool(exact[rows].all())))
+    return groups
 
 
 def init_weights(module: nn.Module) -> None:

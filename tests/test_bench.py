@@ -1,0 +1,92 @@
+"""`python -m bench --quick` runs and writes well-formed results; its pure helpers are right.
+
+No timing assertions: the numbers depend on the machine and on what else runs on it.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from bench.measure import count_flops, summarise
+from bench.training import growth_exponent
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = {"complete_1x8", "ratio_sweep_10x4", "generate_64", "classify_256"}
+
+
+def positive(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout, json.loads(out.read_text())
+
+
+def test_quick_run_prints_the_report(quick):
+    stdout, _ = quick
+    for heading in ("limits:", "training:", "inference", "scaling with tokens", "scaling with batch", "start-up",
+                    "targets"):
+        assert heading in stdout
+
+
+def test_quick_results_are_well_formed(quick):
+    _, r = quick
+    assert r["format_version"] == 1 and r["quick"] is True
+    assert {"cpu", "cores", "torch_threads", "device", "load_average_1m"} <= set(r["machine"])
+    assert positive(r["limits"]["matmul"]["flops_per_s"]) and positive(r["limits"]["copy"]["bytes_per_s"])
+    assert r["limits"]["peak_flops_per_s"] == r["limits"]["matmul"]["flops_per_s"]
+    assert r["training"]["rows"]
+    for row in r["training"]["rows"]:
+        for key in ("step_s", "images_per_s", "flops_per_step", "mfu"):
+            assert positive(row[key]), key
+        assert row["images_per_s"] == pytest.approx(row["batch"] / row["step_s"])
+    workloads = r["inference"]["workloads"]
+    assert set(workloads) == WORKLOADS
+    for w in workloads.values():
+        assert positive(w["p50_ms"]) and w["p50_ms"] <= w["p95_ms"]
+        assert positive(w["flops"]) and positive(w["mfu"])
+    tokens, batch = r["scaling"]["tokens"], r["scaling"]["batch"]
+    assert [row["tokens"] for row in tokens["rows"]] == [16, 49]
+    assert math.isfinite(tokens["time_exponent"]) and math.isfinite(batch["time_exponent"])
+    assert [row["batch"] for row in batch["rows"]] == [2, 4]
+    assert positive(r["startup"]["import_biglearn_s"]) and positive(r["startup"]["load_s"])
+    assert [t["met"] in (True, False, None) for t in r["targets"]] == [True] * 4
+    assert positive(r["wall_s"])
+
+
+def test_growth_exponent_recovers_a_power_law():
+    xs = [16.0, 36.0, 49.0, 64.0]
+    assert growth_exponent(xs, [3 * x**1.5 for x in xs]) == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        growth_exponent([2.0, 2.0], [1.0, 2.0])
+
+
+def test_summarise_orders_samples():
+    t = summarise([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (t.p50, t.p95, t.mean, t.n) == (3.0, 5.0, 3.0, 5)
+
+
+def test_flops_counted_for_matmul_and_cpu_attention():
+    """The CPU flash kernel is counted (torch leaves it out): forward as the math kernel's two matmuls,
+    backward by torch's flash formula (five matmuls, q·kᵀ recomputed)."""
+    a = torch.randn(8, 16)
+    assert count_flops(lambda: a @ torch.randn(16, 4)) == 2 * 8 * 16 * 4
+    q = torch.randn(2, 3, 5, 8, requires_grad=True)  # (B, heads, N, head dim)
+    matmul = 2 * 2 * 3 * 5 * 5 * 8
+    with torch.no_grad():
+        assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q)) == 2 * matmul
+        with sdpa_kernel(SDPBackend.MATH):
+            assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q)) == 2 * matmul
+    assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q).sum().backward()) == 7 * matmul
