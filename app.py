@@ -24,7 +24,7 @@ import torch
 import biglearn
 from biglearn import app_support as S
 from biglearn.figures import SWEEP_RATIOS, ratio_sweep
-from biglearn.render import grid_image, outline_patches, upscale
+from biglearn.render import grid_image, upscale
 
 try:  # Hugging Face ZeroGPU Spaces: borrow a GPU for each model call
     import spaces
@@ -45,7 +45,8 @@ DEFAULT_CHECKPOINT = os.environ.get("BIGLEARN_CHECKPOINT", str(ASSETS / "mnist-c
 DIGITS = ASSETS / "examples" / "mnist_examples.npz"
 FASHION = ASSETS / "examples" / "fashion_examples.npz"
 README = ASSETS / "README.md"
-MODEL_CONCURRENCY = 2  # model calls at once (torch already uses every core for one call)
+# model calls at once: on a CPU one call already uses every core, more would only fight over them
+MODEL_CONCURRENCY = 2 if torch.cuda.is_available() else 1
 MAX_FILE_SIZE = "20mb"
 THUMB_SCALE = 3
 MAX_SAMPLES = 16
@@ -58,9 +59,12 @@ classifies what it is shown (Cong & Zhao, *Big Learning*). Each seed gives one s
 """
 
 CSS = """
-#completions img, #generated img, #ood-gallery img, #sweep img, .strip img, .pixelated img {
-    image-rendering: pixelated;
+.pixelated img, .tiles img, .strip img { image-rendering: pixelated; }
+.tiles .grid-container, .strip .grid-container { grid-auto-rows: auto !important; }
+.tiles .gallery-item, .tiles .thumbnail-item, .strip .gallery-item, .strip .thumbnail-item {
+    height: auto !important; aspect-ratio: 1 / 1;
 }
+.strip .grid-wrap { height: auto !important; min-height: 0 !important; }
 .strip .grid-container { grid-template-columns: repeat(10, minmax(0, 1fr)) !important; gap: 4px !important; }
 .strip .caption-label { display: none; }
 """
@@ -149,10 +153,12 @@ class Handlers:
 
     @user_errors
     def start(self, image: np.ndarray, ood: dict[str, Any]) -> tuple:
-        """Page load: draw the editors for this model's patch grid; the model card; the class picker."""
+        """Page load: the editors drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
+        pictures, the model card and the class picker."""
         c = self.model.config
-        return (self.show(image), S.editor_value(S.blank_image(c), c), *self.ood_views(ood), self.card(),
-                self.class_choices())
+        probs, _ = self.classify(image, None)
+        return (self.show(image), probs, "Paint the patches to keep.", S.editor_value(S.blank_image(c), c),
+                *self.ood_views(ood), self.card(), self.class_choices())
 
     def show(self, image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
         """The source editor for an image (and optionally a painted mask)."""
@@ -218,7 +224,7 @@ class Handlers:
         """Paper Fig. 3: rows = seeds, columns = source ratio 0 ... 0.9 and the real image."""
         m = self.model
         c = m.config
-        seeds = S.check_seeds(seed, int(rows))
+        seeds = S.check_seeds(seed, rows)
         x = torch.from_numpy(S.conform(image, c)).permute(2, 0, 1)[None].float() / 255.0
         grid, outlines = ratio_sweep(m, x, seeds=seeds, mode="first" if mode == "raster-first" else "random")
         f = S.scale_for(c, 112)
@@ -227,17 +233,17 @@ class Handlers:
         return S.add_column_labels(picture, labels, c.width * f, 4)
 
     @user_errors
-    def classify(self, image: np.ndarray, editor: dict[str, Any] | None) -> dict[str, float] | str:
-        """The model's own p(y | x_S) for the painted source (the whole image when nothing is painted)."""
+    def classify(self, image: np.ndarray, editor: dict[str, Any] | None) -> tuple[dict[str, float] | str, str]:
+        """As the user paints: the model's own p(y | x_S) for the painted source (the whole image when
+        nothing is painted), and a summary of the source."""
         m = self.model
         c = m.config
-        if not c.num_classes:
-            return "This checkpoint was trained without labels: it has no classifier."
         source = S.editor_source(editor, c.grid)
-        if not source.any():
-            source = ~source
-        probs = m.classify(S.conform(image, c)[None], source[None])[0]
-        return {str(k): float(p) for k, p in enumerate(probs)}
+        summary = S.source_summary(source)
+        if not c.num_classes:
+            return "This checkpoint was trained without labels: it has no classifier.", summary
+        probs = m.classify(S.conform(image, c)[None], (source if source.any() else ~source)[None])[0]
+        return {str(k): float(p) for k, p in enumerate(probs)}, summary
 
     @user_errors
     def generate(self, klass: str, target_editor: dict[str, Any] | None, n: float,
@@ -266,12 +272,12 @@ class Handlers:
         the composed source as the model will see it)."""
         c = self.model.config
         digit = S.mark_patches(S.grid_picture(S.conform(ood["digit"], c), c), ood["dests"], c.grid,
-                               color=(80, 160, 255))
-        digit = S.mark_patches(digit, ood["keep"], c.grid, color=(64, 200, 120), numbered=False)
+                               color=S.DEST_COLOR)
+        digit = S.mark_patches(digit, ood["keep"], c.grid, color=S.KEEP_COLOR, numbered=False)
         donor = S.mark_patches(S.grid_picture(S.conform(ood["donor"], c), c), ood["picks"], c.grid)
         composite, source = self.ood_compose(ood)
-        preview = outline_patches(S.grid_picture(S.source_view(composite, source, c), c), source,
-                                    c.patch_size, S.scale_for(c, S.EDITOR_PX))
+        preview = S.outline_region(S.grid_picture(S.source_view(composite, source, c), c), source,
+                                   S.SOURCE_OUTLINE, 3)
         return ood, digit, donor, preview
 
     def ood_choose_digit(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
@@ -344,16 +350,18 @@ class Handlers:
         k = self.model.config.num_classes
         return gr.update(choices=["any"] + [str(i) for i in range(k)], value="any")
 
-    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray) -> tuple:
-        """Swap in another checkpoint (path, upload or Hub id); a failed load keeps the current one."""
+    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray, ood: dict[str, Any]) -> tuple:
+        """Swap in another checkpoint (path, upload or Hub id) and redraw this user's pictures for it; a failed
+        load keeps the current one."""
         try:
             self.slot.load((path_or_hub_id or "").strip())
         except Exception as exc:  # any failure to load must leave the app running on the old model
             gr.Warning(f"Could not load that checkpoint, keeping {html.escape(self.slot.name)}: {message(exc)}")
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 8
         gr.Info(f"Loaded {html.escape(self.slot.name)}.")
         c = self.model.config
-        return self.card(), self.class_choices(), self.show(image), S.editor_value(S.blank_image(c), c)
+        return (self.card(), self.class_choices(), self.show(image), S.editor_value(S.blank_image(c), c),
+                *self.ood_views(ood))
 
 
 # --- layout and wiring ---------------------------------------------------------------------------
@@ -368,7 +376,8 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         ood = gr.State(h.initial_ood())
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=360) as panel:
-                examples = gr.Gallery(thumbnails(h.digits, h.digit_captions), label="MNIST test digits (click one)",
+                gr.Markdown("**Choose an MNIST test digit**, upload an image or draw one:")
+                examples = gr.Gallery(thumbnails(h.digits, h.digit_captions), show_label=False, buttons=[],
                                       columns=10, height="auto", allow_preview=False, format="png",
                                       elem_id="examples", elem_classes="strip")
                 with gr.Row():
@@ -382,8 +391,9 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                     label="Paint the patches to keep (the source S); the grid shows the patches", type="numpy",
                     image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
                     canvas_size=(S.EDITOR_PX, S.EDITOR_PX), elem_id="editor",
-                    brush=gr.Brush(colors=[("rgb(255, 64, 64)", 0.5)], default_size=16, color_mode="fixed"),
-                    eraser=gr.Eraser(default_size=16))
+                    brush=gr.Brush(colors=[("rgb(255, 64, 64)", 0.5)], default_size=12, color_mode="fixed"),
+                    eraser=gr.Eraser(default_size=12))
+                summary = gr.Markdown("Loading the model…", elem_id="source-summary")
                 ratio = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="r for random-r")
                 with gr.Row():
                     quick = {name: gr.Button("random-r" if name == "random" else name, size="sm", min_width=60)
@@ -392,13 +402,14 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                 with gr.Tabs():
                     with gr.Tab("Complete") as tab_complete:
                         with gr.Row():
-                            n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                            n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
                             seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
                         with gr.Row():
                             run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                             reseed = gr.Button("New seeds")
                         gallery = gr.Gallery(label="completions (kept patches outlined)", columns=4, height="auto",
-                                             format="png", object_fit="contain", elem_id="completions")
+                                             format="png", object_fit="contain", elem_id="completions",
+                                             elem_classes="tiles")
                     with gr.Tab("Source-ratio sweep") as tab_sweep:
                         gr.Markdown("Paper Fig. 3: rows are seeds, columns give the model a growing share r of "
                                     "the image; diversity shrinks as the source grows.")
@@ -408,27 +419,30 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                             sweep_seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
                         sweep_run = gr.Button("Sweep", variant="primary")
                         sweep_out = gr.Image(label="source-ratio sweep", format="png", interactive=False,
-                                             elem_id="sweep")
+                                             elem_classes="pixelated")
                     with gr.Tab("Out-of-domain") as tab_ood:
                         gr.Markdown("Paper Fig. 5: click patches of the second image to pick them, then (optional)"
                                     " click where they go in the digit; the k-th pick goes to the k-th place.")
                         with gr.Row():
                             with gr.Column():
+                                gr.Markdown("**The digit** (click one):")
                                 ood_digits = gr.Gallery(thumbnails(h.digits, h.digit_captions), columns=10,
                                                         height="auto", allow_preview=False, format="png",
-                                                        label="digit", elem_classes="strip")
+                                                        show_label=False, buttons=[], elem_classes="strip")
                                 ood_what = gr.Radio(list(OOD_DIGIT_CLICKS), value=OOD_DIGIT_CLICKS[0],
                                                     label="clicks on the digit choose")
                                 ood_digit = gr.Image(label="digit", format="png", interactive=False,
                                                      elem_classes="pixelated")
                             with gr.Column():
+                                gr.Markdown("**A second image** (Fashion-MNIST, or upload one):")
                                 ood_fashion = gr.Gallery(thumbnails(h.fashion, h.fashion_captions), columns=10,
                                                          height="auto", allow_preview=False, format="png",
-                                                         label="second image", elem_classes="strip")
+                                                         show_label=False, buttons=[], elem_classes="strip")
                                 ood_upload = gr.UploadButton("Upload a second image", file_types=["image"],
                                                              size="sm")
                                 ood_donor = gr.Image(label="second image: click patches to pick them",
-                                                     format="png", interactive=False, elem_classes="pixelated")
+                                                     format="png", interactive=False, elem_id="ood-donor",
+                                                     elem_classes="pixelated")
                         with gr.Row():
                             presets = {name: gr.Button(label, size="sm") for name, label in (
                                 ("relocate", "relocate centre to upper-left"), ("duplicate", "duplicate centre"),
@@ -442,7 +456,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                                 ood_seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
                                 ood_run = gr.Button("Complete", variant="primary")
                         ood_gallery = gr.Gallery(label="completions", columns=4, height="auto", format="png",
-                                                 object_fit="contain", elem_id="ood-gallery")
+                                                 object_fit="contain", elem_id="ood-gallery", elem_classes="tiles")
                     with gr.Tab("Generate") as tab_gen:
                         gr.Markdown("Joint p(x) from nothing; pick a class for p(x | y); paint a region to generate "
                                     "it alone, the marginal p(x_T) (outlined; the rest stays grey).")
@@ -454,37 +468,41 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                             label="paint the region to generate (empty = the whole image)", type="numpy",
                             image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
                             canvas_size=(S.EDITOR_PX, S.EDITOR_PX),
-                            brush=gr.Brush(colors=[("rgb(64, 200, 120)", 0.5)], default_size=16,
-                                           color_mode="fixed"), eraser=gr.Eraser(default_size=16))
+                            brush=gr.Brush(colors=[("rgb(64, 200, 120)", 0.5)], default_size=12,
+                                           color_mode="fixed"), eraser=gr.Eraser(default_size=12))
                         gen_run = gr.Button("Generate", variant="primary")
                         gen_gallery = gr.Gallery(label="samples", columns=4, height="auto", format="png",
-                                                 object_fit="contain", elem_id="generated")
+                                                 object_fit="contain", elem_id="generated", elem_classes="tiles")
                     with gr.Tab("Classify") as tab_cls:
                         gr.Markdown("The model's own p(y | x_S) for the patches painted on the left (the whole "
                                     "image when nothing is painted), updated as you paint.")
                         probs = gr.Label(num_top_classes=10, label="p(y | x_S)")
                     with gr.Tab("Model info") as tab_info:
+                        with gr.Accordion("Load another checkpoint (for every user of this app)", open=False):
+                            with gr.Row():
+                                ckpt_text = gr.Textbox(label="checkpoint path or Hugging Face Hub id (user/repo)",
+                                                       scale=4)
+                                ckpt_load = gr.Button("Load", scale=1)
+                            ckpt_file = gr.File(label="or upload a .safetensors checkpoint",
+                                                file_types=[".safetensors"], type="filepath", height=120)
                         card = gr.Markdown()
-                        with gr.Row():
-                            ckpt_text = gr.Textbox(label="checkpoint path or Hugging Face Hub id (user/repo)",
-                                                   scale=4)
-                            ckpt_load = gr.Button("Load", scale=1)
-                        ckpt_file = gr.File(label="or upload a .safetensors checkpoint", file_types=[".safetensors"],
-                                            type="filepath")
 
         # wiring: inputs and masks (UI only)
         ood_views = [ood, ood_digit, ood_donor, ood_preview]
-        demo.load(h.start, [image, ood], [editor, target_editor, *ood_views, card, klass], api_name=False)
+        demo.load(h.start, [image, ood], [editor, probs, summary, target_editor, *ood_views, card, klass],
+                  api_name=False)
         for tab, show_panel in ((tab_complete, True), (tab_sweep, True), (tab_ood, False), (tab_gen, False),
                                 (tab_cls, True), (tab_info, False)):
             tab.select(functools.partial(visible, show_panel), None, panel, api_name=False, queue=False)
+        # (a failed input shows its message without covering the user's editor: show_progress="hidden")
         examples.select(h.pick_example, None, [image, editor], api_name=False)
-        upload.upload(h.upload_image, upload, [image, editor], api_name="upload_image")
-        use_sketch.click(h.use_drawing, sketch, [image, editor], api_name="use_drawing")
+        upload.upload(h.upload_image, upload, [image, editor], api_name="upload_image", show_progress="hidden")
+        use_sketch.click(h.use_drawing, sketch, [image, editor], api_name="use_drawing", show_progress="hidden")
         for name, button in quick.items():
-            button.click(functools.partial(h.quick_mask, name), [image, editor, ratio], editor, api_name=False)
-        editor.input(gpu(h.classify), [image, editor], probs, api_name="classify", trigger_mode="always_last",
-                      show_progress="hidden", **model_event)
+            button.click(functools.partial(h.quick_mask, name), [image, editor, ratio], editor, api_name=False,
+                         show_progress="hidden")
+        editor.change(gpu(h.classify), [image, editor], [probs, summary], api_name="classify",
+                      trigger_mode="always_last", show_progress="hidden", **model_event)
 
         # wiring: model calls
         run.click(gpu(h.complete), [image, editor, n, seed], gallery, api_name="complete", **model_event)
@@ -498,7 +516,8 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         # wiring: out-of-domain
         ood_digits.select(h.ood_choose_digit, ood, ood_views, api_name=False)
         ood_fashion.select(h.ood_choose_donor, ood, ood_views, api_name=False)
-        ood_upload.upload(h.ood_upload_donor, [ood, ood_upload], ood_views, api_name="ood_upload")
+        ood_upload.upload(h.ood_upload_donor, [ood, ood_upload], ood_views, api_name="ood_upload",
+                          show_progress="hidden")
         ood_donor.select(h.ood_click_donor, ood, ood_views, api_name=False)
         ood_digit.select(h.ood_click_digit, [ood, ood_what], ood_views, api_name=False)
         for name, button in presets.items():
@@ -508,17 +527,18 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                       **model_event)
 
         # wiring: checkpoints
-        swapped = [card, klass, editor, target_editor]
-        ckpt_load.click(h.load_checkpoint, [ckpt_text, image], swapped, api_name="load_checkpoint",
+        swapped = [card, klass, editor, target_editor, *ood_views]
+        ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint",
                         **model_event)
-        ckpt_file.upload(h.load_checkpoint, [ckpt_file, image], swapped, api_name="upload_checkpoint",
+        ckpt_file.upload(h.load_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint",
                          **model_event)
     demo.queue(default_concurrency_limit=8, max_size=64)
     return demo
 
 
 def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
-    """Launch with the app's CSS and upload limit (used by `main` and the tests)."""
+    """Launch with the app's CSS and upload limit, and without a run history (which would keep every user's
+    images in their browser); used by `main` and the tests."""
     return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, run_history=False, **kwargs)
 
 
@@ -534,9 +554,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=None, help="port to serve on (default: Gradio's, 7860)")
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     args = parser.parse_args(argv)
-    app = demo if args.checkpoint == DEFAULT_CHECKPOINT else build_demo(checkpoint_provider(args.checkpoint),
-                                                                        args.checkpoint)
-    launch(app, server_port=args.port, share=args.share)
+    try:  # load now: a bad checkpoint stops here with its reason, and the first visitor does not wait
+        model = biglearn.load(args.checkpoint)
+    except ValueError as exc:
+        parser.error(str(exc))
+    launch(build_demo(lambda: model, args.checkpoint), server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from . import masks
 from .config import ModelConfig
 from .inference import NEUTRAL, BigLearnModel
 from .inference import load as load_model
-from .render import outline_patches, to_uint8, upscale
+from .render import to_uint8, upscale
 
 MAX_FILE_BYTES = 20 * 2**20  # uploads larger than 20 MiB are refused before decoding
 MAX_PIXELS = 4096 * 4096  # uploads with more pixels are refused from their header (no decompression bombs)
@@ -37,16 +37,19 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 DIGIT_BOX = 20 / 28  # MNIST digits are size-normalised into a 20x20 box of the 28x28 image
 INK_THRESHOLD = 0.25  # fraction of the brightest stroke that counts as ink when framing a digit
 LIGHT_BACKGROUND = 0.5  # border brightness above which a single-channel image is inverted
-MIN_PAINTED = 0.05  # fraction of a patch a stroke must cover to select it
+MIN_PAINTED = 0.15  # fraction of a patch a stroke must cover to select it (grazing a neighbour does not)
 MAX_UI_SEED = 2**31 - 1  # seeds typed in the app (safe as JavaScript numbers)
 EDITOR_PX = 336  # the editor and click-grid pictures are about this many pixels wide (12x for 28x28)
 TILE_PX = 224  # gallery tiles are about this many pixels wide (8x for 28x28)
 GRID_COLOR = (70, 130, 255)
 PAINT_COLOR = (255, 64, 64)
 PAINT_ALPHA = 128
+ANCHOR_ALPHA = 1  # layer alpha at or below this does not count as painted (see `editor_value`)
 SOURCE_OUTLINE = (255, 64, 64)  # kept (source) patches
 TARGET_OUTLINE = (64, 200, 120)  # generated region of a marginal
-PICK_COLOR = (255, 190, 40)
+PICK_COLOR = (255, 190, 40)  # out-of-domain: picked patches of the second image
+DEST_COLOR = (80, 160, 255)  # ... where they go in the digit
+KEEP_COLOR = (64, 200, 120)  # ... the digit's own kept patches
 QUICK_MASKS = ("random", "top half", "left half", "centre", "invert", "clear")
 
 
@@ -190,8 +193,8 @@ def prepare_image(image: Image.Image | np.ndarray, config: ModelConfig, *, inver
       a square with its background and resized.
     """
     if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ValueError(f"expected a uint8 (h, w[, c]) image array, got {image.dtype} {image.shape}")
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"expected a uint8 (h, w[, 1|3|4]) image array, got {image.dtype} {image.shape}")
         image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
     c = config
     size = (c.height, c.width)
@@ -200,9 +203,9 @@ def prepare_image(image: Image.Image | np.ndarray, config: ModelConfig, *, inver
     if c.channels == 3:
         a = _resize(_centre_crop(a, c.width / c.height), size)
         return (a * 255).round().astype(np.uint8)
-    if invert if invert is not None else is_light_background(a):
+    if is_light_background(a) if invert is None else invert:
         a = 1.0 - a
-    if frame if frame is not None else a.shape != size:
+    if a.shape != size if frame is None else frame:
         a = frame_digit(a, size)
     elif a.shape != size:
         a = _resize(_pad_square(a, border_mean(a)), size) if c.height == c.width else _resize(a, size)
@@ -236,10 +239,11 @@ def load_examples(path: str | Path) -> tuple[np.ndarray, list[str]]:
 
 def layer_to_source(layer: np.ndarray, grid: tuple[int, int], min_fraction: float = MIN_PAINTED) -> np.ndarray:
     """A painted editor layer (h, w, 4) RGBA, or (h, w) / (h, w, c) ink, of any size -> bool (gh, gw):
-    a patch is kept when more than `min_fraction` of its area is painted (alpha > 0, or non-zero ink)."""
+    a patch is kept when more than `min_fraction` of its area is painted (alpha > ANCHOR_ALPHA, or
+    non-zero ink)."""
     layer = np.asarray(layer)
     if layer.ndim == 3:
-        painted = layer[..., 3] > 0 if layer.shape[2] == 4 else layer.any(-1)
+        painted = layer[..., 3] > ANCHOR_ALPHA if layer.shape[2] == 4 else layer.any(-1)
     elif layer.ndim == 2:
         painted = layer > 0
     else:
@@ -268,7 +272,7 @@ def editor_source(value: dict[str, Any] | None, grid: tuple[int, int]) -> np.nda
 def is_painted(value: dict[str, Any] | None) -> bool:
     """Whether anything at all is painted on an image-editor value's layers."""
     layers = (value or {}).get("layers") or []
-    return any(layer is not None and np.asarray(layer)[..., -1].any() for layer in layers)
+    return any(layer is not None and (np.asarray(layer)[..., -1] > ANCHOR_ALPHA).any() for layer in layers)
 
 
 def quick_mask(name: str, grid: tuple[int, int], *, current: np.ndarray | None = None, ratio: float = 0.5,
@@ -325,6 +329,18 @@ def check_seeds(seed: Any, n: int) -> list[int]:
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_UI_SEED - n + 1:
         raise ValueError(f"the seed must be a whole number from 0 to {MAX_UI_SEED - n + 1:,}, got {seed!r}")
     return [seed + i for i in range(n)]
+
+
+def source_summary(source: np.ndarray) -> str:
+    """One line of Markdown on a (gh, gw) source: how many patches are kept, or what an empty or full
+    source means."""
+    gh, gw = source.shape
+    k, n = int(source.sum()), source.size
+    if k == 0:
+        return f"Nothing painted: joint generation of all {n} patches ({gh}x{gw} grid)."
+    if k == n:
+        return f"All {n} patches kept: nothing is left to generate, erase some."
+    return f"**{k} of {n} patches kept** (r = {k / n:.2f}); the model generates the other {n - k}."
 
 
 def parse_class(value: Any, num_classes: int) -> int | None:
@@ -385,6 +401,9 @@ def editor_value(image: np.ndarray, config: ModelConfig, mask: np.ndarray | None
     """Image-editor value for an image (background with the patch grid) and an optional painted mask."""
     background = grid_picture(image, config)
     layer = mask_layer(np.zeros(config.grid, dtype=bool) if mask is None else mask, config)
+    # Gradio 6's editor gives a fully transparent layer no draw texture (strokes on it are lost), and
+    # swallows the first change after a value arrives: one almost invisible pixel avoids both.
+    layer[0, 0, 3] = max(int(layer[0, 0, 3]), ANCHOR_ALPHA)
     a = layer[..., 3:4].astype(np.float32) / 255.0
     composite = (background * (1 - a) + layer[..., :3] * a).round().astype(np.uint8)
     return {"background": background, "layers": [layer], "composite": composite}
@@ -402,18 +421,35 @@ def source_view(image: np.ndarray, source: np.ndarray, config: ModelConfig) -> n
     return np.where(pix, image, blank_image(config))
 
 
+def region_border(mask: np.ndarray, shape: tuple[int, int], width: int) -> np.ndarray:
+    """Bool (h, w) pixels of the border of the region `mask` (gh, gw) on an (h, w) picture of its grid,
+    `width` pixels thick and inside the region."""
+    gh, gw = mask.shape
+    region = np.kron(mask.astype(np.uint8), np.ones((shape[0] // gh, shape[1] // gw), dtype=np.uint8)).astype(bool)
+    h, w = region.shape
+    inner = np.pad(region, width)  # erosion by a (2·width+1)² square, separably: rows, then columns
+    inner = np.logical_and.reduce([inner[width + d:width + d + h] for d in range(-width, width + 1)])
+    inner = np.logical_and.reduce([inner[:, width + d:width + d + w] for d in range(-width, width + 1)])
+    return region & ~inner
+
+
+def outline_region(picture: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], width: int) -> np.ndarray:
+    """Draw the border of the region `mask` (gh, gw) on an upscaled (h, w, 3) picture, `width` pixels thick and
+    inside the region (so it stays visible when the browser shrinks the picture)."""
+    out = picture.copy()
+    out[region_border(mask, picture.shape[:2], width)] = color
+    return out
+
+
 def render_tiles(samples: torch.Tensor, config: ModelConfig, outline: np.ndarray | None = None,
                  color: tuple[int, int, int] = SOURCE_OUTLINE, pixels: int = TILE_PX) -> list[np.ndarray]:
     """(n, C, H, W) samples in [0, 1] -> n crisp uint8 (h, w, 3) tiles, nearest-neighbour upscaled to about
     `pixels` wide, with the region `outline` (gh, gw) outlined (the kept patches of a completion)."""
     f = scale_for(config, pixels)
-    tiles = []
-    for img in to_uint8(samples):
-        tile = upscale(img, f)
-        if outline is not None and outline.any():
-            tile = outline_patches(tile, outline, config.patch_size, f, color)
-        tiles.append(tile)
-    return tiles
+    tiles = to_uint8(samples).repeat(f, axis=1).repeat(f, axis=2)  # (n, H·f, W·f, 3)
+    if outline is not None and outline.any():
+        tiles[:, region_border(outline, tiles.shape[1:3], max(1, f // 3))] = color
+    return list(tiles)
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -511,31 +547,30 @@ def preset(name: str, grid: tuple[int, int]) -> tuple[list[int], list[int], list
 
 # --- the model card and the shared model ---------------------------------------------------------
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    rows = []
-    for k, v in d.items():
-        if isinstance(v, dict):
-            rows += _flatten(v, f"{prefix}{k}.")
-        else:
-            rows.append((f"{prefix}{k}", v))
-    return rows
+def _table(title: str, rows: list[tuple[str, Any]]) -> list[str]:
+    return [f"| {title} | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)]
+
+
+def _details(title: str, lines: list[str]) -> list[str]:
+    return ["", f"<details><summary>{title}</summary>", "", *lines, "", "</details>"]
 
 
 def model_card(model: BigLearnModel, source: str, readme: str | None = None) -> str:
-    """Markdown model card: where the checkpoint came from, its architecture, the facts the trainer
-    stored in it (preset, data, budget, metrics) and an optional README."""
+    """Markdown model card: where the checkpoint came from, the facts the trainer stored in it (preset, data,
+    budget, metrics), its architecture and an optional README."""
     c = model.config
     n_params = sum(p.numel() for p in model.generator.parameters())
     lines = [f"### Checkpoint `{source}`", "",
              f"{c.height}x{c.width}, {c.channels} channel(s), patch {c.patch_size} -> {c.grid[0]}x{c.grid[1]} "
              f"patch grid ({c.num_patches} patches), {c.num_classes or 'no'} classes; generator "
-             f"{n_params / 1e6:.2f} M parameters, on `{model.device}`.", "",
-             "| architecture | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in _flatten(dict(vars(c)))]
-    info = _flatten(model.info)
-    if info:
-        lines += ["", "| training facts | value |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in info]
+             f"{n_params / 1e6:.2f} M parameters, on `{model.device}`.", ""]
+    facts = [(k, v) for k, v in model.info.items() if not isinstance(v, dict)]
+    if facts:
+        lines += _table("training facts", facts)
+    for key, value in model.info.items():
+        if isinstance(value, dict):
+            lines += _details(key, _table(key, list(value.items())))
+    lines += _details("architecture", _table("ModelConfig", list(vars(c).items())))
     if readme:
         lines += ["", readme.strip()]
     return "\n".join(lines)

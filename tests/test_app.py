@@ -63,11 +63,27 @@ class TestBuild:
         assert isinstance(demo, gr.Blocks) and calls == []
 
     def test_start(self, h, digit):
-        editor, target, ood, d, donor, preview, card, klass = h.start(digit, h.initial_ood())
+        editor, probs, summary, target, ood, d, donor, preview, card, klass = h.start(digit, h.initial_ood())
+        assert len(probs) == 10 and summary == "Paint the patches to keep."
         assert editor["background"].shape == (336, 336, 3) and not S.is_painted(editor)
+        assert not S.editor_source(editor, (7, 7)).any()
         assert target["background"][100, 100].tolist() == [128, 128, 128]
         assert d.shape == donor.shape == preview.shape == (336, 336, 3)
         assert "tiny" in card and klass["choices"][:2] == ["any", "0"] and len(klass["choices"]) == 11
+
+
+class TestMain:
+    def test_serves_the_given_checkpoint(self, ckpt, monkeypatch):
+        calls = []
+        monkeypatch.setattr(app, "launch", lambda demo, **kw: calls.append((demo, kw)))
+        app.main(["--checkpoint", str(ckpt), "--port", "7999"])
+        (demo, kw), = calls
+        assert isinstance(demo, gr.Blocks) and kw == {"server_port": 7999, "share": False}
+
+    def test_bad_checkpoint_stops_with_its_reason(self, tmp_path, capsys):
+        with pytest.raises(SystemExit):
+            app.main(["--checkpoint", str(tmp_path / "missing.safetensors")])
+        assert "checkpoint not found" in capsys.readouterr().err
 
 
 class TestInputs:
@@ -144,15 +160,17 @@ class TestComplete:
 
 class TestClassifyGenerate:
     def test_classify(self, h, digit):
-        probs = h.classify(digit, S.editor_value(digit, h.model.config, painted()))
+        probs, summary = h.classify(digit, S.editor_value(digit, h.model.config, painted()))
         assert list(probs) == [str(k) for k in range(10)] and abs(sum(probs.values()) - 1) < 1e-5
-        whole = h.classify(digit, None)
-        assert whole == h.classify(digit, S.editor_value(digit, h.model.config, np.ones((7, 7), dtype=bool)))
+        assert "21 of 49 patches kept" in summary
+        whole, summary = h.classify(digit, None)
+        assert "Nothing painted" in summary
+        assert whole == h.classify(digit, S.editor_value(digit, h.model.config, np.ones((7, 7), dtype=bool)))[0]
 
     def test_unlabelled_model(self, tmp_path, digit):
         path = save_tiny(tmp_path / "unlabelled.safetensors", num_classes=0)
         h = app.Handlers(S.ModelSlot(lambda: biglearn.load(path, "cpu")))
-        assert "without labels" in h.classify(digit, None)
+        assert "without labels" in h.classify(digit, None)[0]
         assert h.class_choices()["choices"] == ["any"]
 
     def test_joint_and_class_conditional(self, h):
@@ -215,16 +233,16 @@ class TestCheckpoints:
         (tmp_path / "bad.safetensors").write_bytes(b"nope")
         for bad in (str(tmp_path / "bad.safetensors"), "", None, "/does/not/exist.safetensors"):
             with pytest.warns(UserWarning, match="Could not load"):
-                out = h.load_checkpoint(bad, digit)
+                out = h.load_checkpoint(bad, digit, h.initial_ood())
             assert all(isinstance(o, dict) and o.get("__type__") == "update" for o in out)
             assert h.model is model
         assert len(h.complete(digit, None, 1, 0)) == 1  # still working
 
     def test_swap(self, h, digit, tmp_path, capsys):
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
-        card, klass, editor, target = h.load_checkpoint(str(path), digit)
+        card, klass, editor, target, ood, *pictures = h.load_checkpoint(str(path), digit, h.initial_ood())
         assert "4x4 patch grid" in card and h.slot.name == str(path)
-        assert S.editor_source(editor, (4, 4)).shape == (4, 4)
+        assert S.editor_source(editor, (4, 4)).shape == (4, 4) and len(pictures) == 3
         assert len(h.complete(digit, None, 1, 0)) == 1
         ood = h.ood_preset("relocate", h.initial_ood())[0]
         assert len(h.ood_complete(ood, 1, 0)) == 1

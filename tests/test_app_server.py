@@ -88,7 +88,8 @@ def test_complete_and_errors(client, files):
 def test_sweep_classify_generate(client, files):
     fig = Image.open(client.predict("raster-first", 2, 0, api_name="/sweep"))
     assert fig.width == 11 * (28 * 4 + 4) + 4
-    probs = client.predict(editor(files), api_name="/classify")
+    probs, summary = client.predict(editor(files), api_name="/classify")
+    assert "21 of 49 patches kept" in summary
     assert len(probs["confidences"]) == 10
     assert abs(sum(c["confidence"] for c in probs["confidences"]) - 1) < 1e-4
     assert len(client.predict("any", None, 3, 0, api_name="/generate")) == 3

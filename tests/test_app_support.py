@@ -123,6 +123,11 @@ class TestPrepare:
         out = S.prepare_image(Image.new("RGB", (64, 32), (255, 0, 0)), cfg)
         assert out.shape == (16, 16, 3) and tuple(out[8, 8]) == (255, 0, 0)
 
+    def test_bad_arrays(self):
+        for bad in (np.zeros((5, 5), np.float32), np.zeros((5, 5, 2), np.uint8), np.zeros(5, np.uint8)):
+            with pytest.raises(ValueError, match="uint8"):
+                S.prepare_image(bad, MNIST)
+
     def test_unsupported_channels(self):
         with pytest.raises(ValueError, match="1- or 3-channel"):
             S.prepare_image(Image.new("L", (28, 28)), ModelConfig(**{**SMALL, "channels": 2}))
@@ -169,7 +174,7 @@ class TestMasks:
         assert np.array_equal(S.editor_source(value, (7, 7)), a | b)
         assert not S.editor_source(None, (7, 7)).any() and not S.editor_source({"layers": []}, (7, 7)).any()
         assert S.is_painted(value) and not S.is_painted({"layers": [S.mask_layer(a & b, MNIST)]})
-        assert not S.is_painted(None)
+        assert not S.is_painted(None) and not S.is_painted(S.editor_value(np.zeros((28, 28, 1), np.uint8), MNIST))
 
     def test_quick_masks(self):
         g = (7, 7)
@@ -183,6 +188,11 @@ class TestMasks:
         assert not S.quick_mask("clear", g).any()
         with pytest.raises(ValueError, match="unknown quick mask"):
             S.quick_mask("diagonal", g)
+
+    def test_source_summary(self):
+        assert "Nothing painted" in S.source_summary(np.zeros((7, 7), dtype=bool))
+        assert "nothing is left" in S.source_summary(np.ones((7, 7), dtype=bool))
+        assert "21 of 49 patches kept" in S.source_summary(S.quick_mask("top half", (7, 7)))
 
     def test_parse_class(self):
         assert S.parse_class("any", 10) is None and S.parse_class(None, 10) is None and S.parse_class("", 0) is None
@@ -233,6 +243,16 @@ class TestPictures:
         assert (plain[200:208, 8:16] == plain[200, 8]).all()  # one model pixel = one 8x8 block
         assert (tiles[0] == S.SOURCE_OUTLINE).all(-1).any() and not (plain == S.SOURCE_OUTLINE).all(-1).any()
         assert Image.open(io.BytesIO(encode(Image.fromarray(tiles[0])))).size == (224, 224)
+
+    def test_thick_outline_inside_the_region(self):
+        pic = np.zeros((70, 70, 3), dtype=np.uint8)
+        mask = np.zeros((7, 7), dtype=bool)
+        mask[2:4, 2:4] = True
+        out = S.outline_region(pic, mask, (255, 0, 0), 2)
+        red = (out == (255, 0, 0)).all(-1)
+        assert red[20:22, 20:40].all() and red[20:40, 38:40].all()  # 2-pixel border inside the region
+        assert not red[23:37, 23:37].any() and red.sum() == 20 * 20 - 16 * 16
+        assert np.array_equal(S.outline_region(pic, np.zeros((7, 7), dtype=bool), (255, 0, 0), 2), pic)
 
     def test_source_view_and_blank(self):
         image = np.full((28, 28, 1), 255, dtype=np.uint8)
