@@ -133,7 +133,7 @@ class BigLearnConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "BigLearnConfig":
+    def from_json(cls, text: str) -> BigLearnConfig:
         """Parse and validate; unknown or missing keys raise ValueError naming them."""
         try:
             data = json.loads(text)

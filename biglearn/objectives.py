@@ -30,7 +30,7 @@ class Fakes:
     x1: torch.Tensor
     x2: torch.Tensor | None
 
-    def detach(self) -> "Fakes":
+    def detach(self) -> Fakes:
         return Fakes(self.x1.detach(), None if self.x2 is None else self.x2.detach())
 
 
