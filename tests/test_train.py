@@ -217,3 +217,41 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
     err = run_error(capsys, "--data", str(DIGITS), "--out", str(out), *FAST, "--steps", "4", "--resume")
     assert "'g_data'" in err and "step 2" in err
     assert (out / INFERENCE_FILE).read_bytes() == before
+
+
+class RecordingWriter:
+    """Stands in for TensorBoard's SummaryWriter: keeps what the trainer writes."""
+
+    def __init__(self) -> None:
+        self.scalars: list[tuple[str, float, int]] = []
+        self.closed = False
+
+    def add_scalar(self, key: str, value: float, step: int) -> None:
+        self.scalars.append((key, value, step))
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_tensorboard_gets_every_logged_scalar(tmp_path, monkeypatch):
+    writer = RecordingWriter()
+    monkeypatch.setattr(loop, "tensorboard_writer", lambda out: writer)
+    out = tmp_path / "tb"
+    assert train(out, "--steps", "3") == 0
+    logged = {(k, v, r["step"]) for r in metrics(out) for k, v in r.items() if k != "step"}
+    assert set(writer.scalars) == logged and len(logged) >= 3 * 4
+    assert writer.closed
+
+
+def test_tensorboard_writer_is_none_or_a_summary_writer(tmp_path):
+    writer = loop.tensorboard_writer(tmp_path)
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        assert writer is None
+    else:
+        assert (tmp_path / "tensorboard").is_dir()
+        writer.close()

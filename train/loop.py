@@ -65,6 +65,15 @@ def adamw(module: torch.nn.Module, lr: float, train: TrainConfig, device: torch.
                              weight_decay=train.weight_decay, fused=device.type in ("cpu", "cuda"))
 
 
+def tensorboard_writer(out_dir: Path) -> Any | None:
+    """A TensorBoard SummaryWriter into RUN_DIR/tensorboard when the `tensorboard` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # optional: the metrics log is the record, TensorBoard only a view of it
+        return None
+    return SummaryWriter(str(out_dir / "tensorboard"))
+
+
 class Trainer:
     """Owns the models, optimisers, EMA and the run directory of one training run."""
 
@@ -88,6 +97,7 @@ class Trainer:
         self.stop_requested = False
         self.probe_images = dataset.images[:8]
         self.probe_labels = None if dataset.labels is None else dataset.labels[:8]
+        self.tensorboard = tensorboard_writer(self.out) if dist.is_main else None
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -264,9 +274,16 @@ class Trainer:
         return all_equal(flat, self.dist)
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.dist.is_main:
-            with open(self.out / METRICS_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
+        """Append a metrics record to the JSON-lines log (and TensorBoard, when installed); rank 0 only."""
+        if not self.dist.is_main:
+            return
+        with open(self.out / METRICS_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
+                    self.tensorboard.add_scalar(key, value, record["step"])
+            self.tensorboard.flush()
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -327,6 +344,8 @@ class Trainer:
                 signal.signal(s, h)
             if bar is not None:
                 bar.close()
+            if self.tensorboard is not None:
+                self.tensorboard.close()
         self.save()
         if self.dist.is_main and self.step > start_step:
             self.write_samples()
