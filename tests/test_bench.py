@@ -90,3 +90,22 @@ def test_flops_counted_for_matmul_and_cpu_attention():
         with sdpa_kernel(SDPBackend.MATH):
             assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q)) == 2 * matmul
     assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q).sum().backward()) == 7 * matmul
+
+
+def test_app_latency_measures_handler_and_server(tmp_path):
+    import biglearn
+    from bench import app_latency
+    from biglearn.config import BigLearnConfig, ModelConfig
+
+    cfg = BigLearnConfig(model=ModelConfig(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1,
+                                           dec_heads=2, noise_dim=8, noise_depth=2, conv_head_channels=0,
+                                           d_dim=16, d_depth=1, d_heads=2))
+    ckpt = tmp_path / "tiny.safetensors"
+    biglearn.save(ckpt, biglearn.UniversalGenerator(cfg.model), cfg)
+    results = app_latency.measure(str(ckpt), warmup=0, reps=2, browser=False)
+    for depth in ("handler", "server"):
+        r = results[depth]
+        assert r["n"] == 2 and positive(r["p50"]) and r["p50"] <= r["p95"]
+    assert results["browser"] == {"skipped": "--no-browser"}
+    table = app_latency.render(results)
+    assert "| handler |" in table and "| server |" in table and "skipped: --no-browser" in table

@@ -1,0 +1,173 @@
+"""`python -m bench.app_latency`: how long the app takes from a click on Complete to the gallery.
+
+One image x 8 seeds with the checkpoint the app would load, at three depths, each after warm-up:
+- `handler`: the app's own `complete` handler called in process (model + rendering of the tiles);
+- `server`: a `gradio_client` call of the `/complete` endpoint of a locally launched app (adds the
+  queue, PNG encoding of the tiles and HTTP);
+- `browser`: headless Chromium (Debian's `chromium`, driven by Playwright) clicks Complete with a new
+  seed and waits until all 8 new tiles are loaded in the gallery: what a person waits for. Skipped,
+  with the reason, where Chromium or Playwright is missing.
+Prints a table of p50 / p95 / mean in ms and optionally writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .measure import summarise
+
+SEEDS = 8
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def repeat(call: Callable[[int], Any], warmup: int, reps: int) -> list[float]:
+    """Seconds of `reps` calls of call(i) after `warmup` untimed ones; i is a fresh index per call."""
+    for i in range(warmup):
+        call(i)
+    times = []
+    for i in range(warmup, warmup + reps):
+        t0 = time.perf_counter()
+        call(i)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def in_process(handlers: Any, image: np.ndarray, editor: dict[str, Any], warmup: int, reps: int) -> list[float]:
+    """The `complete` handler itself: conform, model call, tiles."""
+    return repeat(lambda i: handlers.complete(image, editor, SEEDS, i), warmup, reps)
+
+
+def through_server(url: str, editor_files: dict[str, Path], warmup: int, reps: int) -> list[float]:
+    """A `/complete` call through gradio_client: queue, PNG encoding and HTTP included."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    value = {"background": handle_file(editor_files["background"]), "layers": [handle_file(editor_files["layer"])],
+             "composite": None, "id": None}
+    return repeat(lambda i: client.predict(value, SEEDS, i, api_name="/complete"), warmup, reps)
+
+
+def in_browser(url: str, warmup: int, reps: int) -> list[float]:
+    """Click Complete (a new seed each time) and wait for 8 new, loaded tiles in the gallery."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            summary = page.locator("#source-summary")
+            expect(summary).to_contain_text("Nothing painted", timeout=60_000)
+            page.get_by_role("button", name="top half", exact=True).click()
+            expect(summary).to_contain_text("patches kept", timeout=60_000)
+            seed = page.get_by_label("seed").first
+            tiles = "#completions .thumbnail-item img"
+
+            def click(i: int) -> None:
+                seed.fill(str(1000 + i))
+                seed.press("Tab")
+                before = page.eval_on_selector_all(tiles, "imgs => imgs.map(img => img.src)")
+                page.click("#complete-button")
+                page.wait_for_function(
+                    """([sel, before, n]) => { const imgs = [...document.querySelectorAll(sel)];
+                       return imgs.length === n && imgs.every(img => img.complete && img.naturalWidth > 0)
+                              && imgs[0].src !== (before[0] || ''); }""", arg=[tiles, before, SEEDS])
+
+            return repeat(click, warmup, reps)
+        finally:
+            browser.close()
+
+
+def measure(checkpoint: str, warmup: int, reps: int, browser: bool) -> dict[str, Any]:
+    """Launch the app on `checkpoint` and time `complete` of 1 image x 8 seeds at every depth."""
+    import app
+    import biglearn
+    from biglearn import app_support as S
+
+    model = biglearn.load(checkpoint)
+    demo = app.build_demo(lambda: model, Path(checkpoint).name)
+    handlers = app.Handlers(S.ModelSlot(lambda: model, Path(checkpoint).name))
+    c = model.config
+    image = S.conform(np.load(app.DIGITS)["images"][0][..., None], c)
+    editor = S.editor_value(image, c, S.quick_mask("top half", c.grid))
+    results: dict[str, Any] = {"checkpoint": checkpoint, "seeds": SEEDS, "device": str(model.device)}
+    results["handler"] = asdict(summarise(in_process(handlers, image, editor, warmup, reps)))
+    port = free_port()
+    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = {"background": Path(tmp) / "background.png", "layer": Path(tmp) / "layer.png"}
+            Image.fromarray(editor["background"]).save(files["background"])
+            Image.fromarray(editor["layers"][0]).save(files["layer"])
+            results["server"] = asdict(summarise(through_server(url, files, warmup, reps)))
+        if not browser:
+            results["browser"] = {"skipped": "--no-browser"}
+        elif shutil.which("chromium") is None:
+            results["browser"] = {"skipped": "chromium is not installed (apt-get install chromium)"}
+        else:
+            results["browser"] = asdict(summarise(in_browser(url, warmup, reps)))
+    finally:
+        demo.close()
+    return results
+
+
+def render(results: dict[str, Any]) -> str:
+    """The results as a Markdown table in milliseconds."""
+    lines = [f"click to gallery, 1 image x {results['seeds']} seeds ({results['checkpoint']}, {results['device']})",
+             "", "| depth | p50 ms | p95 ms | mean ms | n |", "| --- | ---: | ---: | ---: | ---: |"]
+    for depth in ("handler", "server", "browser"):
+        r = results[depth]
+        if "skipped" in r:
+            lines.append(f"| {depth} | skipped: {r['skipped']} | | | |")
+        else:
+            ms = " | ".join(f"{r[k] * 1e3:.1f}" for k in ("p50", "p95", "mean"))
+            lines.append(f"| {depth} | {ms} | {r['n']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import app
+
+    p = argparse.ArgumentParser(prog="python -m bench.app_latency", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=app.DEFAULT_CHECKPOINT, help="checkpoint the app serves")
+    p.add_argument("--reps", type=int, default=20, help="timed clicks per depth")
+    p.add_argument("--warmup", type=int, default=3, help="untimed clicks per depth first")
+    p.add_argument("--no-browser", action="store_true", help="skip the headless-Chromium depth")
+    p.add_argument("--out", type=Path, help="write the results as JSON to this file")
+    args = p.parse_args(argv)
+    if args.reps < 1 or args.warmup < 0:
+        p.error("--reps must be >= 1 and --warmup >= 0")
+    results = measure(args.checkpoint, args.warmup, args.reps, not args.no_browser)
+    print(render(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
