@@ -37,6 +37,9 @@ class ModelConfig:
     # noise z -> MLP -> L patch-wise noise embeddings, fed at every decoder layer
     noise_dim: int = 64
     noise_depth: int = 4
+    # LayerNorm on the noise embeddings: unit scale like the position embeddings. Without it they start
+    # ~10x smaller than the rest of a decoder token, and a GAN generator learns to ignore z (collapse).
+    noise_norm: bool = False
     # optional residual conv head refining the assembled image (0 channels = off)
     conv_head_channels: int = 32
     # discriminator

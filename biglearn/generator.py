@@ -54,6 +54,7 @@ class UniversalGenerator(nn.Module):
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(w_in, w_out), nn.LeakyReLU(0.2)]
         self.noise_mlp = nn.Sequential(*layers, nn.Linear(widths[-1], n * c.dec_dim))
+        self.noise_norm = nn.LayerNorm(c.dec_dim) if c.noise_norm else nn.Identity()
         self.decoder = Transformer(c.dec_dim, c.dec_depth, c.dec_heads, c.mlp_ratio)
         # the decoder's last LayerNorm is replaced by a LeakyReLU (paper appendix F)
         self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Linear(c.dec_dim, c.patch_dim))
@@ -92,7 +93,8 @@ class UniversalGenerator(nn.Module):
 
     def noise_embeddings(self, noise: torch.Tensor) -> torch.Tensor:
         """z (B, noise_dim) -> patch-wise noise embeddings (B, L, dec_dim)."""
-        return self.noise_mlp(noise).view(noise.shape[0], self.config.num_patches, self.config.dec_dim)
+        emb = self.noise_mlp(noise).view(noise.shape[0], self.config.num_patches, self.config.dec_dim)
+        return self.noise_norm(emb)
 
     def decode(self, enc: Encoded, source: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Decoder over all L positions -> pixels of every patch (B, L, P), before copying sources."""

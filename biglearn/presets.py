@@ -7,7 +7,7 @@ from .config import BigLearnConfig, LossConfig, MaskConfig, ModelConfig
 PRESETS: dict[str, BigLearnConfig] = {
     # 28x28 digits, patch 4 (49 tokens): sized so a full big-learning step fits 2 CPU cores
     # (label mostly a target: the classifier head learns from 60% of each batch; R1 0.5, see DESIGN §11)
-    "mnist-cpu": BigLearnConfig(model=ModelConfig(), masks=MaskConfig(label_roles=(0.4, 0.6, 0.0)),
+    "mnist-cpu": BigLearnConfig(model=ModelConfig(noise_norm=True), masks=MaskConfig(label_roles=(0.4, 0.6, 0.0)),
                                 loss=LossConfig(r1_gamma=0.5)),
     # a few-second end-to-end check of a setup (and the trainer's tests): same data shape, tiny widths
     "smoke": BigLearnConfig(

@@ -152,3 +152,28 @@ def test_discriminator_overlap_window_sees_visible_neighbours_only(tiny_config):
     assert torch.equal(window[2:6, 2:8], x[0, 0, 0:4, 0:6])  # itself and patch 1
     assert not window[6:8, 2:6].any()  # patch 3, outside S ∪ T
     assert not window[:2].any() and not window[:, :2].any()  # zero padding at the border
+
+
+def test_noise_norm_puts_noise_embeddings_at_the_position_embeddings_scale(tiny_config):
+    from biglearn.presets import get_preset
+
+    torch.manual_seed(0)
+    cpu = get_preset("mnist-cpu").model
+    plain = UniversalGenerator(dataclasses.replace(cpu, noise_norm=False))
+    with torch.no_grad():  # why the option exists: at the CPU preset's widths z starts ~10x too faint
+        assert float(plain.noise_embeddings(torch.randn(8, cpu.noise_dim)).std()) < 0.2 * float(plain.dec_pos.std())
+    normed = UniversalGenerator(dataclasses.replace(tiny_config, noise_norm=True))
+    with torch.no_grad():
+        emb = normed.noise_embeddings(torch.randn(8, tiny_config.noise_dim))
+    assert emb.shape == (8, tiny_config.num_patches, tiny_config.dec_dim)
+    assert torch.allclose(emb.std(-1, unbiased=False), torch.ones(8, tiny_config.num_patches), atol=1e-3)
+
+
+def test_configs_written_before_noise_norm_still_load():
+    import json
+
+    from biglearn.config import BigLearnConfig
+
+    data = json.loads(BigLearnConfig().to_json())
+    del data["model"]["noise_norm"]
+    assert BigLearnConfig.from_json(json.dumps(data)).model.noise_norm is False
