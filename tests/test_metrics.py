@@ -166,6 +166,16 @@ def test_evaluate_smoke(files, capsys):
     assert {"fig3_ratio_sweep.png", "fig4_seeds.png", "fig5_abused.png", "acc_vs_r.png",
             "div_vs_r.png"} <= set(result["figures"])
     assert "complete random acc@0.5" in capsys.readouterr().out
+    report = (files["out"] / "report.md").read_text()
+    for t in result["targets"]:  # every target, with its verdict
+        assert any(line.startswith(f"| {t['target']} |") and line.endswith("| yes |" if t["pass"] else "| **no** |")
+                   for line in report.splitlines()), t["target"]
+    for name in result["figures"]:  # every figure shown, by a link that resolves beside the report
+        assert f"]({name})" in report
+    lines = report.splitlines()  # tables keep their columns: pipes inside cells are escaped
+    for above, line in zip(lines, lines[1:], strict=False):
+        if above.startswith("|") and line.startswith("|"):
+            assert above.replace("\\|", "").count("|") == line.replace("\\|", "").count("|"), line
 
 
 def error_of(argv, capsys) -> str:

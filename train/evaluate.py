@@ -32,6 +32,7 @@ from biglearn.render import grid_image, save_png
 
 from . import metrics
 from .eval_classifier import DATA_DIR, DEFAULT_PATH, IMAGE_SHAPE, EvalClassifier, load_npz, load_or_fit, to_float_images
+from .report import render_report
 
 Model = biglearn.BigLearnModel
 RATIOS = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -515,7 +516,9 @@ def run(argv: list[str] | None = None) -> dict:
         print(f"complete {mode:6}: " + "  ".join(f"r={r}: acc {res[f'acc@{r}']:.3f} fd {res[f'fd@{r}']:.1f} "
                                                  f"div {res[f'div@{r}']:.4f}" for r in RATIOS))
     print(format_table(result["targets"]))
-    print(f"wrote {args.out / 'metrics.json'} and {len(result['figures'])} figures in "
+    command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
+    (args.out / "report.md").write_text(render_report(result, RATIOS, command))
+    print(f"wrote {args.out / 'metrics.json'}, report.md and {len(result['figures'])} figures in "
           f"{result['seconds']['total']:.0f} s")
     return result
 
