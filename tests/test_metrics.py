@@ -204,3 +204,23 @@ def test_evaluate_rejects_a_bad_checkpoint(files, tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 64)
     assert "bad.safetensors" in error_of([str(bad), *cli(files)], capsys)
+
+
+def test_curve_orders_checkpoints_by_training_time(files):
+    from train import curve
+
+    later, earlier = files["out"].parent / "later.safetensors", files["out"].parent / "earlier.safetensors"
+    torch.manual_seed(1)
+    for path, steps, seconds in ((later, 20, 600.0), (earlier, 10, 300.0)):
+        biglearn.save(path, UniversalGenerator(TINY), BigLearnConfig(model=TINY),
+                      info={"steps": steps, "train_seconds": seconds})
+    out = files["out"].parent / "curve"
+    argv = [str(later), str(earlier), "--out", str(out), *cli(files)[2:]]  # evaluate's options, minus --out
+    assert curve.main(argv) == 0
+    lines = (out / "curve.md").read_text().splitlines()
+    body = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert [line.split(" | ")[0:2] for line in body] == [["| 10", "5.000"], ["| 20", "10.000"]]
+    assert len(body[0].split(" | ")) == 2 + len(curve.COLUMNS)
+    for ckpt in (later, earlier):
+        assert (out / ckpt.stem / "metrics.json").is_file()
+    assert (out / "curve.png").stat().st_size > 0

@@ -255,3 +255,16 @@ def test_tensorboard_writer_is_none_or_a_summary_writer(tmp_path):
     else:
         assert (tmp_path / "tensorboard").is_dir()
         writer.close()
+
+
+def test_keep_every_keeps_snapshots_of_the_inference_file(tmp_path):
+    out = tmp_path / "snaps"
+    assert train(out, "--steps", "4", "--checkpoint-every", "2", "--keep-every", "2") == 0
+    snaps = sorted(p.name for p in (out / loop.SNAPSHOT_DIR).iterdir())
+    assert snaps == ["model_0000002.safetensors", "model_0000004.safetensors"]
+    assert biglearn.load(out / loop.SNAPSHOT_DIR / snaps[0]).info["steps"] == 2
+
+
+def test_keep_every_must_be_a_multiple_of_checkpoint_every(tmp_path, capsys):
+    assert train(tmp_path / "bad", "--steps", "4", "--checkpoint-every", "2", "--keep-every", "3") == 2
+    assert "--keep-every must be a multiple of --checkpoint-every" in capsys.readouterr().err

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sample-every", type=int, default=1000, help="steps between sample grids (PNG)")
     b.add_argument("--probe-every", type=int, default=500,
                    help="steps between collapse probes (multiple of --log-every)")
+    b.add_argument("--keep-every", type=int, default=0,
+                   help="also keep the inference file of every N-th step in RUN_DIR/snapshots (a multiple of "
+                        "--checkpoint-every; 0 = none), for `python -m train.curve`")
     return p
 
 
@@ -88,7 +91,8 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
     train = TrainConfig(data=str(args.data), preset=args.preset, seed=args.seed, steps=args.steps,
                         time_budget_s=parse_duration(args.time_budget), missing_rate=args.missing_rate,
                         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                        sample_every=args.sample_every, probe_every=args.probe_every, **train_kw)
+                        sample_every=args.sample_every, probe_every=args.probe_every, keep_every=args.keep_every,
+                        **train_kw)
     return config, train
 
 

@@ -30,6 +30,7 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 1000
     probe_every: int = 500
+    keep_every: int = 0  # 0 = keep no snapshots of the inference file
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -40,9 +41,12 @@ class TrainConfig:
             raise ValueError("learning rates must be > 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema-decay must lie in [0, 1)")
-        for name in ("checkpoint_every", "log_every", "sample_every", "probe_every"):
+        for name in ("checkpoint_every", "log_every", "sample_every", "probe_every", "keep_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.keep_every and (not self.checkpoint_every or self.keep_every % self.checkpoint_every):
+            raise ValueError("--keep-every must be a multiple of --checkpoint-every (snapshots are taken when "
+                             "a checkpoint is written)")
 
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")

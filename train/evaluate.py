@@ -248,10 +248,11 @@ def line_plot(xs: list[float], series: dict[str, list[float]], *, title: str, xl
     """A line plot (RGB uint8) from y = 0 up to `top` (default: a round number above the data), with
     axes, tick values, axis labels and a legend, drawn with PIL."""
     w, h = size
-    left, right, upper, bottom = 74, 110, 34, 52
     f = font()
     img = Image.new("RGB", size, "white")
     d = ImageDraw.Draw(img)
+    # the legend sits right of the axes: as wide as its longest name
+    left, right, upper, bottom = 74, max(110, 47 + int(max(map(d.textlength, series, [f] * len(series))))), 34, 52
     values = [v for vs in series.values() for v in vs if math.isfinite(v)]
     y_top, step = nice_ceiling(top if top is not None else max(values, default=0.0))
     x0, x1 = min(xs), max(xs)

@@ -42,6 +42,7 @@ from .data import Dataset
 from .distributed import DistInfo, all_equal, any_rank, average_gradients, broadcast_parameters
 
 INFERENCE_FILE = "model.safetensors"
+SNAPSHOT_DIR = "snapshots"  # inference files kept every --keep-every steps, for train.curve
 RESUME_FILE = "resume.safetensors"
 METRICS_FILE = "metrics.jsonl"
 
@@ -192,6 +193,10 @@ class Trainer:
         if not self.dist.is_main:
             return
         save_inference(self.out / INFERENCE_FILE, self.ema, self.config, self.info())
+        if self.train.keep_every and self.step % self.train.keep_every == 0:
+            (self.out / SNAPSHOT_DIR).mkdir(exist_ok=True)
+            save_inference(self.out / SNAPSHOT_DIR / f"model_{self.step:07d}.safetensors", self.ema, self.config,
+                           self.info())
         tensors: dict[str, torch.Tensor] = {}
         for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
             tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})

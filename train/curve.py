@@ -1,0 +1,80 @@
+"""`python -m train.curve CHECKPOINT... --out DIR`: the evaluation metrics against training time.
+
+Evaluates each checkpoint (typically the `--keep-every` snapshots of one run) with `train.evaluate`
+(quick sizes by default) into DIR/<checkpoint name>/, then writes DIR/curve.md (a table ordered by
+training time) and DIR/curve.png (the headline metrics against training minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from biglearn.render import save_png
+
+from . import evaluate
+from .report import table
+
+# (column, how to read it from metrics.json)
+COLUMNS: dict[str, Any] = {
+    "acc@0.5": lambda m: m["complete"]["random"]["acc@0.5"],
+    "acc@0.9": lambda m: m["complete"]["random"]["acc@0.9"],
+    "div@0.1": lambda m: m["complete"]["random"]["div@0.1"],
+    "div@0.1/div@0.9": lambda m: m["complete"]["random"]["div@0.1"] / max(m["complete"]["random"]["div@0.9"], 1e-12),
+    "joint classes": lambda m: m["joint"]["classes_present"],
+    "joint top class": lambda m: max(m["joint"]["class_fractions"]),
+    "joint confidence": lambda m: m["joint"]["mean_confidence"],
+    "conditional acc": lambda m: m["conditional"].get("accuracy"),
+    "own classifier acc": lambda m: m["classify"].get("acc@1.0"),
+}
+PLOTTED = ("acc@0.5", "joint confidence", "conditional acc", "own classifier acc")
+
+
+def row(metrics: dict[str, Any]) -> dict[str, Any]:
+    """One checkpoint's line of the curve: steps, training minutes and every column."""
+    info = metrics.get("checkpoint_info") or {}
+    return {"steps": info.get("steps"), "minutes": round(float(info.get("train_seconds", 0.0)) / 60, 1),
+            **{name: read(metrics) for name, read in COLUMNS.items()}}
+
+
+def render_curve(rows: list[dict[str, Any]], command: str) -> str:
+    """The curve as Markdown: one line per checkpoint, ordered by training time."""
+    header = ["steps", "train min", *COLUMNS]
+    body = [(r["steps"], r["minutes"], *(r[name] for name in COLUMNS)) for r in rows]
+    return "\n".join([f"Made by `{command}`.", "", *table(header, body)]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: evaluate every checkpoint, then write the table and the plot."""
+    p = argparse.ArgumentParser(prog="python -m train.curve", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="+", type=Path, help="inference checkpoints of one run")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--full", action="store_true", help="full evaluation sizes instead of --quick")
+    args, evaluate_args = p.parse_known_args(argv)
+    rows = []
+    for i, ckpt in enumerate(args.checkpoints):
+        print(f"[{i + 1}/{len(args.checkpoints)}] {ckpt}", file=sys.stderr)
+        out = args.out / ckpt.stem
+        code = evaluate.main([str(ckpt), "--out", str(out), "--no-progress", *([] if args.full else ["--quick"]),
+                              *evaluate_args])
+        if code:
+            return code
+        rows.append(row(json.loads((out / "metrics.json").read_text())))
+    rows.sort(key=lambda r: (r["minutes"], r["steps"] or 0))
+    command = "python -m train.curve " + " ".join(argv if argv is not None else sys.argv[1:])
+    (args.out / "curve.md").write_text(render_curve(rows, command))
+    if len(rows) > 1:
+        series = {name: [float(r[name]) if r[name] is not None else float("nan") for r in rows] for name in PLOTTED}
+        save_png(evaluate.line_plot([r["minutes"] for r in rows], series, title="metrics against training time",
+                                    xlabel="training minutes", ylabel="value", top=1.0, size=(760, 400)),
+                 args.out / "curve.png")
+    print(f"wrote {args.out / 'curve.md'}" + (" and curve.png" if len(rows) > 1 else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
