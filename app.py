@@ -65,6 +65,7 @@ CSS = """
     height: auto !important; aspect-ratio: 1 / 1;
 }
 .strip .grid-wrap { height: auto !important; min-height: 0 !important; }
+.tiles .grid-wrap { padding-top: 36px !important; }  /* below the floating label, not under it */
 .strip .grid-container { grid-template-columns: repeat(10, minmax(0, 1fr)) !important; gap: 4px !important; }
 .strip .caption-label { display: none; }
 """
