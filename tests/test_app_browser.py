@@ -6,7 +6,6 @@ tiny random-weight one. Waits are conditions on the page, never fixed sleeps.
 """
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,23 +13,16 @@ import torch
 
 import app
 import biglearn
+from bench.app_latency import CHROMIUM_ARGS, free_port
 from biglearn.config import BigLearnConfig, ModelConfig
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOT = Path(app.ROOT) / "docs" / "screenshot.png"
 TIMEOUT_MS = 60_000
 SMALL = dict(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
              noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +47,7 @@ def page(url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)

@@ -1,6 +1,5 @@
 """Every public endpoint of the app, called with gradio_client against a locally launched server."""
 
-import socket
 
 import numpy as np
 import pytest
@@ -11,18 +10,13 @@ from PIL import Image
 
 import app
 import biglearn
+from bench.app_latency import free_port
 from biglearn import app_support as S
 from biglearn.config import BigLearnConfig, ModelConfig
 
 SMALL = dict(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
              noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
 CONFIG = ModelConfig(**SMALL)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
