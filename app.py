@@ -123,6 +123,14 @@ def visible(flag: bool) -> dict[str, Any]:
     return gr.update(visible=flag)
 
 
+def painted_source(painted: dict[str, Any] | np.ndarray | None, grid: tuple[int, int]) -> np.ndarray:
+    """The source mask (gh, gw) from an image-editor value, or the mask `classify` kept (nothing painted yet:
+    None; a mask of another checkpoint's grid counts as nothing painted)."""
+    if isinstance(painted, np.ndarray):
+        return painted if painted.shape == tuple(grid) else np.zeros(grid, dtype=bool)
+    return S.editor_source(painted, grid)
+
+
 def as_hwc(image: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, C) uint8 -> (H, W, C)."""
     return image[..., None] if image.ndim == 2 else image
@@ -157,7 +165,7 @@ class Handlers:
         """Page load: the editors drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
         pictures, the model card and the class picker."""
         c = self.model.config
-        probs, _ = self.classify(image, None)
+        probs, _, _ = self.classify(image, None)
         return (self.show(image), probs, "Paint the patches to keep.", S.editor_value(S.blank_image(c), c),
                 *self.ood_views(ood), self.card(), self.class_choices())
 
@@ -204,13 +212,14 @@ class Handlers:
     # model calls ---------------------------------------------------------------------------------
 
     @user_errors
-    def complete(self, image: np.ndarray, editor: dict[str, Any] | None, n: float,
+    def complete(self, image: np.ndarray, painted: dict[str, Any] | np.ndarray | None, n: float,
                  seed: float) -> list[tuple[np.ndarray, str]]:
-        """p(x_T | x_S): n completions of the image from its painted patches, sources outlined."""
+        """p(x_T | x_S): n completions of the image from its painted patches (an editor value, or the patch
+        mask `classify` last read from it), sources outlined."""
         m = self.model
         c = m.config
         seeds = S.check_seeds(seed, n)
-        source = S.editor_source(editor, c.grid)
+        source = painted_source(painted, c.grid)
         if source.all():
             raise ValueError("every patch is painted as kept, so there is nothing left to generate: erase some "
                              "patches (or press invert or clear)")
@@ -234,17 +243,18 @@ class Handlers:
         return S.add_column_labels(picture, labels, c.width * f, 4)
 
     @user_errors
-    def classify(self, image: np.ndarray, editor: dict[str, Any] | None) -> tuple[dict[str, float] | str, str]:
+    def classify(self, image: np.ndarray, editor: dict[str, Any] | None) -> tuple[dict[str, float] | str, str,
+                                                                                  np.ndarray]:
         """As the user paints: the model's own p(y | x_S) for the painted source (the whole image when
-        nothing is painted), and a summary of the source."""
+        nothing is painted), a summary of the source, and the source mask itself (kept for Complete)."""
         m = self.model
         c = m.config
         source = S.editor_source(editor, c.grid)
         summary = S.source_summary(source)
         if not c.num_classes:
-            return "This checkpoint was trained without labels: it has no classifier.", summary
+            return "This checkpoint was trained without labels: it has no classifier.", summary, source
         probs = m.classify(S.conform(image, c)[None], (source if source.any() else ~source)[None])[0]
-        return {str(k): float(p) for k, p in enumerate(probs)}, summary
+        return {str(k): float(p) for k, p in enumerate(probs)}, summary, source
 
     @user_errors
     def generate(self, klass: str, target_editor: dict[str, Any] | None, n: float,
@@ -375,6 +385,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         gr.Markdown(DESCRIPTION)
         image = gr.State(as_hwc(h.digits[0]))
         ood = gr.State(h.initial_ood())
+        painted = gr.State(None)  # the source mask as last painted (see `painted_source`)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=360) as panel:
                 gr.Markdown("**Choose an MNIST test digit**, upload an image or draw one:")
@@ -408,6 +419,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                         with gr.Row():
                             run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                             reseed = gr.Button("New seeds")
+                            api_complete = gr.Button(visible=False)  # the /complete API endpoint's trigger
                         gallery = gr.Gallery(label="completions (kept patches outlined)", columns=4, height="auto",
                                              format="png", object_fit="contain", elem_id="completions",
                                              elem_classes="tiles")
@@ -502,13 +514,16 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         for name, button in quick.items():
             button.click(functools.partial(h.quick_mask, name), [image, editor, ratio], editor, api_name=False,
                          show_progress="hidden")
-        editor.change(gpu(h.classify), [image, editor], [probs, summary], api_name="classify",
+        editor.change(gpu(h.classify), [image, editor], [probs, summary, painted], api_name="classify",
                       trigger_mode="always_last", show_progress="hidden", **model_event)
 
-        # wiring: model calls
-        run.click(gpu(h.complete), [image, editor, n, seed], gallery, api_name="complete", **model_event)
+        # wiring: model calls. Complete reads the mask that classify took from the editor as it was painted:
+        # sending the editor again would make the browser re-export and upload its layers on every click
+        # (most of the click-to-gallery time). API clients send an editor value to /complete instead.
+        run.click(gpu(h.complete), [image, painted, n, seed], gallery, api_name=False, **model_event)
+        api_complete.click(gpu(h.complete), [image, editor, n, seed], gallery, api_name="complete", **model_event)
         reseed.click(h.new_seed, None, seed, api_name=False, queue=False).then(
-            gpu(h.complete), [image, editor, n, seed], gallery, api_name=False, **model_event)
+            gpu(h.complete), [image, painted, n, seed], gallery, api_name=False, **model_event)
         sweep_run.click(gpu(h.sweep), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep",
                         **model_event)
         gen_run.click(gpu(h.generate), [klass, target_editor, gen_n, gen_seed], gen_gallery, api_name="generate",

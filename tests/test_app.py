@@ -136,6 +136,14 @@ class TestComplete:
         again = h.complete(digit, editor, 4, 10)
         assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(out, again, strict=True))
 
+    def test_the_mask_kept_by_classify_completes_like_its_editor(self, h, digit):
+        editor = S.editor_value(digit, h.model.config, painted())
+        _, _, kept = h.classify(digit, editor)
+        from_editor, from_mask = h.complete(digit, editor, 2, 5), h.complete(digit, kept, 2, 5)
+        assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(from_editor, from_mask, strict=True))
+        other_grid = np.ones((4, 4), dtype=bool)  # kept for another checkpoint: counts as nothing painted
+        assert np.array_equal(app.painted_source(other_grid, (7, 7)), np.zeros((7, 7), dtype=bool))
+
     def test_empty_mask_is_joint_generation(self, h, digit, capsys):
         out = h.complete(digit, None, 2, 0)
         assert len(out) == 2 and "joint generation" in capsys.readouterr().out
@@ -160,11 +168,12 @@ class TestComplete:
 
 class TestClassifyGenerate:
     def test_classify(self, h, digit):
-        probs, summary = h.classify(digit, S.editor_value(digit, h.model.config, painted()))
+        probs, summary, source = h.classify(digit, S.editor_value(digit, h.model.config, painted()))
         assert list(probs) == [str(k) for k in range(10)] and abs(sum(probs.values()) - 1) < 1e-5
         assert "21 of 49 patches kept" in summary
-        whole, summary = h.classify(digit, None)
-        assert "Nothing painted" in summary
+        assert np.array_equal(source, painted())  # kept for Complete
+        whole, summary, source = h.classify(digit, None)
+        assert "Nothing painted" in summary and not source.any()
         assert whole == h.classify(digit, S.editor_value(digit, h.model.config, np.ones((7, 7), dtype=bool)))[0]
 
     def test_unlabelled_model(self, tmp_path, digit):
