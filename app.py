@@ -41,10 +41,11 @@ except ImportError:
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
-DEFAULT_CHECKPOINT = os.environ.get("BIGLEARN_CHECKPOINT", str(ASSETS / "mnist-cpu.safetensors"))
+BUNDLED = ASSETS / "mnist-cpu.safetensors"
+DEFAULT_CHECKPOINT = os.environ.get("BIGLEARN_CHECKPOINT", str(BUNDLED))
 DIGITS = ASSETS / "examples" / "mnist_examples.npz"
 FASHION = ASSETS / "examples" / "fashion_examples.npz"
-README = ASSETS / "README.md"
+README = ASSETS / "README.md"  # the bundled checkpoint's model card
 # model calls at once: on a CPU one call already uses every core, more would only fight over them
 MODEL_CONCURRENCY = 2 if torch.cuda.is_available() else 1
 MAX_FILE_SIZE = "20mb"
@@ -353,7 +354,8 @@ class Handlers:
 
     def card(self) -> str:
         """The current checkpoint's model card."""
-        readme = README.read_text(encoding="utf-8") if README.is_file() else None
+        bundled = Path(self.slot.name).resolve() == BUNDLED.resolve()  # README.md describes that file only
+        readme = README.read_text(encoding="utf-8") if bundled and README.is_file() else None
         return S.model_card(self.model, self.slot.name, readme)
 
     def class_choices(self) -> dict[str, Any]:

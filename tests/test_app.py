@@ -247,10 +247,15 @@ class TestCheckpoints:
             assert h.model is model
         assert len(h.complete(digit, None, 1, 0)) == 1  # still working
 
+    def test_the_bundled_checkpoint_shows_its_model_card(self, ckpt):
+        bundled = app.Handlers(S.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), str(app.BUNDLED)))
+        assert app.README.read_text(encoding="utf-8").splitlines()[0] in bundled.card()
+
     def test_swap(self, h, digit, tmp_path, capsys):
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
         card, klass, editor, target, ood, *pictures = h.load_checkpoint(str(path), digit, h.initial_ood())
         assert "4x4 patch grid" in card and h.slot.name == str(path)
+        assert "Model card" not in card  # the bundled checkpoint's README describes that file only
         assert S.editor_source(editor, (4, 4)).shape == (4, 4) and len(pictures) == 3
         assert len(h.complete(digit, None, 1, 0)) == 1
         ood = h.ood_preset("relocate", h.initial_ood())[0]
