@@ -69,7 +69,8 @@ def through_server(url: str, editor_files: dict[str, Path], warmup: int, reps: i
 
 
 def in_browser(url: str, warmup: int, reps: int) -> list[float]:
-    """Click Complete (a new seed each time) and wait for 8 new, loaded tiles in the gallery."""
+    """Click Complete (a new seed each time) and wait for 8 new, loaded tiles in the gallery; timed inside the
+    page, from the click event to the moment every new tile has loaded (Playwright's own overhead excluded)."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -82,20 +83,29 @@ def in_browser(url: str, warmup: int, reps: int) -> list[float]:
             expect(summary).to_contain_text("Nothing painted", timeout=60_000)
             page.get_by_role("button", name="top half", exact=True).click()
             expect(summary).to_contain_text("patches kept", timeout=60_000)
+            page.evaluate("""() => document.querySelector('#complete-button').addEventListener(
+                'click', () => { window.__clicked = performance.now(); }, {capture: true})""")
             seed = page.get_by_label("seed").first
             tiles = "#completions .thumbnail-item img"
+            times = []
 
             def click(i: int) -> None:
                 seed.fill(str(1000 + i))
                 seed.press("Tab")
                 before = page.eval_on_selector_all(tiles, "imgs => imgs.map(img => img.src)")
                 page.click("#complete-button")
-                page.wait_for_function(
+                done = page.wait_for_function(
                     """([sel, before, n]) => { const imgs = [...document.querySelectorAll(sel)];
-                       return imgs.length === n && imgs.every(img => img.complete && img.naturalWidth > 0)
-                              && imgs[0].src !== (before[0] || ''); }""", arg=[tiles, before, SEEDS])
+                       const ready = imgs.length === n && imgs.every(img => img.complete && img.naturalWidth > 0)
+                                     && imgs[0].src !== (before[0] || '');
+                       return ready && performance.now() - window.__clicked; }""", arg=[tiles, before, SEEDS],
+                    polling=5)
+                if i >= warmup:
+                    times.append(done.json_value() / 1e3)
 
-            return repeat(click, warmup, reps)
+            for i in range(warmup + reps):
+                click(i)
+            return times
         finally:
             browser.close()
 
