@@ -268,3 +268,11 @@ def test_keep_every_keeps_snapshots_of_the_inference_file(tmp_path):
 def test_keep_every_must_be_a_multiple_of_checkpoint_every(tmp_path, capsys):
     assert train(tmp_path / "bad", "--steps", "4", "--checkpoint-every", "2", "--keep-every", "3") == 2
     assert "--keep-every must be a multiple of --checkpoint-every" in capsys.readouterr().err
+
+
+def test_checkpoints_record_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    calls = iter(["started-here", "committed-later", "committed-later"])
+    monkeypatch.setattr(loop, "git_commit", lambda: next(calls))
+    out = tmp_path / "commit"
+    assert train(out, "--steps", "2", "--checkpoint-every", "1") == 0
+    assert biglearn.load(out / INFERENCE_FILE).info["commit"] == "started-here"

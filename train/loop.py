@@ -52,12 +52,19 @@ class TrainingError(RuntimeError):
 
 
 def git_commit() -> str:
+    """The checkout's commit, with "+dirty" when biglearn/ or train/ differ from it; "unknown" outside git.
+
+    Taken once when a Trainer starts: the code a run executes is the code it imported then, whatever
+    is committed while it trains."""
+    root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=root).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "biglearn", "train"], capture_output=True,
+                               text=True, timeout=5, cwd=root).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
 
 
 def adamw(module: torch.nn.Module, lr: float, train: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -99,6 +106,7 @@ class Trainer:
         self.probe_images = dataset.images[:8]
         self.probe_labels = None if dataset.labels is None else dataset.labels[:8]
         self.tensorboard = tensorboard_writer(self.out) if dist.is_main else None
+        self.commit = git_commit()
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -185,7 +193,7 @@ class Trainer:
         """Model-card facts stored in the inference file."""
         return {"preset": self.train.preset, "data": self.train.data, "dataset_size": len(self.data),
                 "steps": self.step, "images_seen": self.step * self.train.batch_size * self.dist.world_size,
-                "train_seconds": round(self.elapsed, 1), "commit": git_commit(),
+                "train_seconds": round(self.elapsed, 1), "commit": self.commit,
                 "train_config": asdict(self.train), "world_size": self.dist.world_size}
 
     def save(self) -> None:
