@@ -17,6 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import biglearn
+from bench.app_latency import free_port
 from train import cli, loop
 from train.loop import INFERENCE_FILE, METRICS_FILE, RESUME_FILE
 
@@ -150,7 +151,8 @@ def test_folder_with_corrupt_file(tmp_path):
 def test_two_process_gloo_run_stays_in_sync(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    port = free_port()  # a fixed port fails when anything else holds it
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "-m", "train", "--data", str(DIGITS), "--out", str(out), *FAST, "--steps", "4"]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
