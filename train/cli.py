@@ -16,7 +16,7 @@ from biglearn.presets import PRESETS, get_preset
 
 from .config import TrainConfig, parse_duration
 from .data import DataError, load_source, simulate_missing
-from .distributed import init_distributed
+from .distributed import init_distributed, shutdown_distributed
 from .loop import RESUME_FILE, Trainer, TrainingError
 
 TRAIN_DEFAULTS = {
@@ -99,6 +99,17 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
 def run(argv: list[str] | None = None) -> dict:
     """Parse arguments, prepare data and run directory, train; errors raise (main() prints them)."""
     args = build_parser().parse_args(argv)
+    try:
+        result = run_training(args)
+    except BaseException:
+        shutdown_distributed(wait=False)  # the other ranks may never get here: do not wait for them
+        raise
+    shutdown_distributed(wait=True)
+    return result
+
+
+def run_training(args: argparse.Namespace) -> dict:
+    """The run itself, in a process group when launched by torchrun."""
     from biglearn.inference import pick_device
 
     device = pick_device(args.device)

@@ -37,6 +37,15 @@ def init_distributed(device: torch.device) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
+def shutdown_distributed(wait: bool) -> None:
+    """Leave the process group (with `wait`, once every rank has finished), so no rank exits with gloo's
+    threads alive: that aborts the process ("terminate called without an active exception")."""
+    if dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
     """Average .grad over ranks (one flat all-reduce)."""
     if not info.enabled:
