@@ -150,7 +150,10 @@ def test_folder_with_corrupt_file(tmp_path):
 
 def test_two_process_gloo_run_stays_in_sync(tmp_path):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # a clean environment: variables left by other tests in this process (gradio, playwright) must not reach
+    # the ranks
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    env["OMP_NUM_THREADS"] = "1"
     port = free_port()  # a fixed port fails when anything else holds it
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "-m", "train", "--data", str(DIGITS), "--out", str(out), *FAST, "--steps", "4"]
