@@ -252,7 +252,8 @@ def line_plot(xs: list[float], series: dict[str, list[float]], *, title: str, xl
     img = Image.new("RGB", size, "white")
     d = ImageDraw.Draw(img)
     # the legend sits right of the axes: as wide as its longest name
-    left, right, upper, bottom = 74, max(110, 47 + int(max(map(d.textlength, series, [f] * len(series))))), 34, 52
+    legend = max((d.textlength(name, font=f) for name in series), default=0.0)
+    left, right, upper, bottom = 74, max(110, 47 + int(legend)), 34, 52
     values = [v for vs in series.values() for v in vs if math.isfinite(v)]
     y_top, step = nice_ceiling(top if top is not None else max(values, default=0.0))
     x0, x1 = min(xs), max(xs)
