@@ -20,11 +20,13 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
+from PIL import Image
 
 import biglearn
 from biglearn import app_support as S
 from biglearn.figures import SWEEP_RATIOS, ratio_sweep
 from biglearn.render import grid_image, upscale
+from biglearn.widgets import DrawingPad, Painting, PatchPainter
 
 try:  # Hugging Face ZeroGPU Spaces: borrow a GPU for each model call
     import spaces
@@ -124,12 +126,15 @@ def visible(flag: bool) -> dict[str, Any]:
     return gr.update(visible=flag)
 
 
-def painted_source(painted: dict[str, Any] | np.ndarray | None, grid: tuple[int, int]) -> np.ndarray:
-    """The source mask (gh, gw) from an image-editor value, or the mask `classify` kept (nothing painted yet:
-    None; a mask of another checkpoint's grid counts as nothing painted)."""
-    if isinstance(painted, np.ndarray):
-        return painted if painted.shape == tuple(grid) else np.zeros(grid, dtype=bool)
-    return S.editor_source(painted, grid)
+def checked_mask(mask: np.ndarray | None, grid: tuple[int, int]) -> np.ndarray:
+    """A painter's mask for this model's patch grid (nothing painted: all False); ValueError for a mask of
+    another grid (painted before the checkpoint was swapped, or sent so by an API client)."""
+    if mask is None:
+        return np.zeros(grid, dtype=bool)
+    if mask.shape != tuple(grid):
+        raise ValueError(f"the painted mask is for a {mask.shape[0]}x{mask.shape[1]} patch grid, but this model's "
+                         f"grid is {grid[0]}x{grid[1]} (was the checkpoint changed? choose the image again)")
+    return mask
 
 
 def as_hwc(image: np.ndarray) -> np.ndarray:
@@ -142,7 +147,7 @@ def as_hwc(image: np.ndarray) -> np.ndarray:
 class Handlers:
     """Every event of the app, over one shared and swappable model (`ModelSlot`).
 
-    Inputs and outputs are plain values (numpy images, editor dicts, lists), so tests call them directly.
+    Inputs and outputs are plain values (numpy images, bool patch masks, lists), so tests call them directly.
     """
 
     def __init__(self, slot: S.ModelSlot) -> None:
@@ -163,25 +168,29 @@ class Handlers:
 
     @user_errors
     def start(self, image: np.ndarray, ood: dict[str, Any]) -> tuple:
-        """Page load: the editors drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
+        """Page load: the painters drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
         pictures, the model card and the class picker."""
-        c = self.model.config
-        probs, _, _ = self.classify(image, None)
-        return (self.show(image), probs, "Paint the patches to keep.", S.editor_value(S.blank_image(c), c),
+        probs, _ = self.classify(image, None)
+        return (self.show(image), probs, "Paint the patches to keep.", self.canvas(),
                 *self.ood_views(ood), self.card(), self.class_choices())
 
-    def show(self, image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
-        """The source editor for an image (and optionally a painted mask)."""
+    def show(self, image: np.ndarray, mask: np.ndarray | None = None) -> Painting:
+        """The source painter for an image (and optionally a painted mask)."""
         c = self.model.config
-        return S.editor_value(S.conform(image, c), c, mask)
+        return Painting(S.conform(image, c), np.zeros(c.grid, dtype=bool) if mask is None else mask)
 
-    def pick_example(self, evt: gr.SelectData) -> tuple[np.ndarray, dict[str, Any]]:
+    def canvas(self) -> Painting:
+        """The empty target painter of marginal generation."""
+        c = self.model.config
+        return Painting(S.blank_image(c), np.zeros(c.grid, dtype=bool))
+
+    def pick_example(self, evt: gr.SelectData) -> tuple[np.ndarray, Painting]:
         """A click on the examples strip: that MNIST digit becomes the image."""
         image = S.conform(as_hwc(self.digits[evt.index]), self.model.config)
         return image, self.show(image)
 
     @user_errors
-    def upload_image(self, path: str | None) -> tuple[np.ndarray, dict[str, Any]]:
+    def upload_image(self, path: str | None) -> tuple[np.ndarray, Painting]:
         """An uploaded file of any format, size or colour mode becomes the image (converted to the model's)."""
         if not path:
             raise ValueError("no file was uploaded")
@@ -189,19 +198,18 @@ class Handlers:
         return image, self.show(image)
 
     @user_errors
-    def use_drawing(self, sketch: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
-        """The drawing on the sketchpad becomes the image (framed and inverted like an MNIST digit)."""
-        if not sketch or sketch.get("composite") is None or not S.is_painted(sketch):
-            raise ValueError("draw something on the sketchpad first (dark strokes on the white canvas)")
-        image = S.prepare_image(np.asarray(sketch["composite"]), self.model.config)
+    def use_drawing(self, drawing: Image.Image | None) -> tuple[np.ndarray, Painting]:
+        """The drawing on the pad becomes the image (framed and inverted like an MNIST digit)."""
+        if drawing is None or np.ptp(np.asarray(drawing.convert("L"))) == 0:
+            raise ValueError("draw something on the pad first (dark strokes on the white canvas)")
+        image = S.prepare_image(drawing, self.model.config)
         return image, self.show(image)
 
     @user_errors
-    def quick_mask(self, name: str, image: np.ndarray, editor: dict[str, Any] | None,
-                   ratio: float) -> dict[str, Any]:
+    def quick_mask(self, name: str, image: np.ndarray, painted: np.ndarray | None, ratio: float) -> Painting:
         """A quick-mask button: random-r, top half, left half, centre, invert or clear."""
         c = self.model.config
-        current = S.editor_source(editor, c.grid)
+        current = checked_mask(painted, c.grid) if name == "invert" else None
         mask = S.quick_mask(name, c.grid, current=current, ratio=float(ratio), seed=random.randrange(2**31))
         return self.show(image, mask)
 
@@ -213,14 +221,13 @@ class Handlers:
     # model calls ---------------------------------------------------------------------------------
 
     @user_errors
-    def complete(self, image: np.ndarray, painted: dict[str, Any] | np.ndarray | None, n: float,
+    def complete(self, image: np.ndarray, painted: np.ndarray | None, n: float,
                  seed: float) -> list[tuple[np.ndarray, str]]:
-        """p(x_T | x_S): n completions of the image from its painted patches (an editor value, or the patch
-        mask `classify` last read from it), sources outlined."""
+        """p(x_T | x_S): n completions of the image from its painted patches, sources outlined."""
         m = self.model
         c = m.config
         seeds = S.check_seeds(seed, n)
-        source = painted_source(painted, c.grid)
+        source = checked_mask(painted, c.grid)
         if source.all():
             raise ValueError("every patch is painted as kept, so there is nothing left to generate: erase some "
                              "patches (or press invert or clear)")
@@ -244,27 +251,25 @@ class Handlers:
         return S.add_column_labels(picture, labels, c.width * f, 4)
 
     @user_errors
-    def classify(self, image: np.ndarray, editor: dict[str, Any] | None) -> tuple[dict[str, float] | str, str,
-                                                                                  np.ndarray]:
+    def classify(self, image: np.ndarray, painted: np.ndarray | None) -> tuple[dict[str, float] | str, str]:
         """As the user paints: the model's own p(y | x_S) for the painted source (the whole image when
-        nothing is painted), a summary of the source, and the source mask itself (kept for Complete)."""
+        nothing is painted) and a summary of the source."""
         m = self.model
         c = m.config
-        source = S.editor_source(editor, c.grid)
+        source = checked_mask(painted, c.grid)
         summary = S.source_summary(source)
         if not c.num_classes:
-            return "This checkpoint was trained without labels: it has no classifier.", summary, source
+            return "This checkpoint was trained without labels: it has no classifier.", summary
         probs = m.classify(S.conform(image, c)[None], (source if source.any() else ~source)[None])[0]
-        return {str(k): float(p) for k, p in enumerate(probs)}, summary, source
+        return {str(k): float(p) for k, p in enumerate(probs)}, summary
 
     @user_errors
-    def generate(self, klass: str, target_editor: dict[str, Any] | None, n: float,
-                 seed: float) -> list[tuple[np.ndarray, str]]:
+    def generate(self, klass: str, target: np.ndarray | None, n: float, seed: float) -> list[tuple[np.ndarray, str]]:
         """Joint p(x), class-conditional p(x | y) or marginal p(x_T) (the painted region) generation."""
         m = self.model
         c = m.config
         seeds = S.check_seeds(seed, n)
-        target = S.editor_source(target_editor, c.grid)
+        target = checked_mask(target, c.grid)
         label = S.parse_class(klass, c.num_classes)
         labels = None if label is None else torch.full((len(seeds),), label)
         out = m.generate(len(seeds), seeds=seeds, labels=labels,
@@ -372,9 +377,7 @@ class Handlers:
             gr.Warning(f"Could not load that checkpoint, keeping {html.escape(self.slot.name)}: {message(exc)}")
             return (gr.skip(),) * 8
         gr.Info(f"Loaded {html.escape(self.slot.name)}.")
-        c = self.model.config
-        return (self.card(), self.class_choices(), self.show(image), S.editor_value(S.blank_image(c), c),
-                *self.ood_views(ood))
+        return self.card(), self.class_choices(), self.show(image), self.canvas(), *self.ood_views(ood)
 
 
 # --- layout and wiring ---------------------------------------------------------------------------
@@ -387,7 +390,6 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         gr.Markdown(DESCRIPTION)
         image = gr.State(as_hwc(h.digits[0]))
         ood = gr.State(h.initial_ood())
-        painted = gr.State(None)  # the source mask as last painted (see `painted_source`)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=360) as panel:
                 gr.Markdown("**Choose an MNIST test digit**, upload an image or draw one:")
@@ -397,16 +399,10 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                 with gr.Row():
                     upload = gr.UploadButton("Upload an image", file_types=["image"], size="sm")
                 with gr.Accordion("Draw a digit", open=False):
-                    sketch = gr.Sketchpad(label="Draw dark on white", canvas_size=(280, 280), layers=False,
-                                          transforms=(), format="png", brush=gr.Brush(
-                                              colors=["#000000"], default_size=14, color_mode="fixed"))
+                    sketch = DrawingPad(caption="Draw dark on white", elem_id="drawing")
                     use_sketch = gr.Button("Use drawing", size="sm")
-                editor = gr.ImageEditor(
-                    label="Paint the patches to keep (the source S); the grid shows the patches", type="numpy",
-                    image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
-                    canvas_size=(S.EDITOR_PX, S.EDITOR_PX), elem_id="editor",
-                    brush=gr.Brush(colors=[("rgb(255, 64, 64)", 0.5)], default_size=12, color_mode="fixed"),
-                    eraser=gr.Eraser(default_size=12))
+                painter = PatchPainter(caption="Paint the patches to keep (the source S): press and drag over the "
+                                              "grid; start on a kept patch to erase", elem_id="painter")
                 summary = gr.Markdown("Loading the model…", elem_id="source-summary")
                 ratio = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="r for random-r")
                 with gr.Row():
@@ -421,7 +417,6 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                         with gr.Row():
                             run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                             reseed = gr.Button("New seeds")
-                            api_complete = gr.Button(visible=False)  # the /complete API endpoint's trigger
                         gallery = gr.Gallery(label="completions (kept patches outlined)", columns=4, height="auto",
                                              format="png", object_fit="contain", elem_id="completions",
                                              elem_classes="tiles")
@@ -479,12 +474,9 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                             klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
                             gen_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
                             gen_seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
-                        target_editor = gr.ImageEditor(
-                            label="paint the region to generate (empty = the whole image)", type="numpy",
-                            image_mode="RGBA", sources=(), transforms=(), layers=False, format="png",
-                            canvas_size=(S.EDITOR_PX, S.EDITOR_PX),
-                            brush=gr.Brush(colors=[("rgb(64, 200, 120)", 0.5)], default_size=12,
-                                           color_mode="fixed"), eraser=gr.Eraser(default_size=12))
+                        target_painter = PatchPainter(caption="Paint the region to generate (empty = the whole "
+                                                             "image)", color="rgba(64, 200, 120, 0.5)",
+                                                     elem_id="target-painter")
                         gen_run = gr.Button("Generate", variant="primary")
                         gen_gallery = gr.Gallery(label="samples", columns=4, height="auto", format="png",
                                                  object_fit="contain", elem_id="generated", elem_classes="tiles")
@@ -504,31 +496,28 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
 
         # wiring: inputs and masks (UI only)
         ood_views = [ood, ood_digit, ood_donor, ood_preview]
-        demo.load(h.start, [image, ood], [editor, probs, summary, target_editor, *ood_views, card, klass],
+        demo.load(h.start, [image, ood], [painter, probs, summary, target_painter, *ood_views, card, klass],
                   api_name=False)
         for tab, show_panel in ((tab_complete, True), (tab_sweep, True), (tab_ood, False), (tab_gen, False),
                                 (tab_cls, True), (tab_info, False)):
             tab.select(functools.partial(visible, show_panel), None, panel, api_name=False, queue=False)
-        # (a failed input shows its message without covering the user's editor: show_progress="hidden")
-        examples.select(h.pick_example, None, [image, editor], api_name=False)
-        upload.upload(h.upload_image, upload, [image, editor], api_name="upload_image", show_progress="hidden")
-        use_sketch.click(h.use_drawing, sketch, [image, editor], api_name="use_drawing", show_progress="hidden")
+        # (a failed input shows its message without covering the user's painter: show_progress="hidden")
+        examples.select(h.pick_example, None, [image, painter], api_name=False)
+        upload.upload(h.upload_image, upload, [image, painter], api_name="upload_image", show_progress="hidden")
+        use_sketch.click(h.use_drawing, sketch, [image, painter], api_name="use_drawing", show_progress="hidden")
         for name, button in quick.items():
-            button.click(functools.partial(h.quick_mask, name), [image, editor, ratio], editor, api_name=False,
+            button.click(functools.partial(h.quick_mask, name), [image, painter, ratio], painter, api_name=False,
                          show_progress="hidden")
-        editor.change(gpu(h.classify), [image, editor], [probs, summary, painted], api_name="classify",
+        painter.change(gpu(h.classify), [image, painter], [probs, summary], api_name="classify",
                       trigger_mode="always_last", show_progress="hidden", **model_event)
 
-        # wiring: model calls. Complete reads the mask that classify took from the editor as it was painted:
-        # sending the editor again would make the browser re-export and upload its layers on every click
-        # (most of the click-to-gallery time). API clients send an editor value to /complete instead.
-        run.click(gpu(h.complete), [image, painted, n, seed], gallery, api_name=False, **model_event)
-        api_complete.click(gpu(h.complete), [image, editor, n, seed], gallery, api_name="complete", **model_event)
+        # wiring: model calls
+        run.click(gpu(h.complete), [image, painter, n, seed], gallery, api_name="complete", **model_event)
         reseed.click(h.new_seed, None, seed, api_name=False, queue=False).then(
-            gpu(h.complete), [image, painted, n, seed], gallery, api_name=False, **model_event)
+            gpu(h.complete), [image, painter, n, seed], gallery, api_name=False, **model_event)
         sweep_run.click(gpu(h.sweep), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep",
                         **model_event)
-        gen_run.click(gpu(h.generate), [klass, target_editor, gen_n, gen_seed], gen_gallery, api_name="generate",
+        gen_run.click(gpu(h.generate), [klass, target_painter, gen_n, gen_seed], gen_gallery, api_name="generate",
                       **model_event)
 
         # wiring: out-of-domain
@@ -545,7 +534,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                       **model_event)
 
         # wiring: checkpoints
-        swapped = [card, klass, editor, target_editor, *ood_views]
+        swapped = [card, klass, painter, target_painter, *ood_views]
         ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint",
                         **model_event)
         ckpt_file.upload(h.load_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint",

@@ -3,7 +3,7 @@
 One image x 8 seeds with the checkpoint the app would load, at three depths, each after warm-up:
 - `handler`: the app's own `complete` handler called in process (model + rendering of the tiles);
 - `server`: a `gradio_client` call of the `/complete` endpoint of a locally launched app (adds the
-  queue, PNG encoding of the tiles and HTTP);
+  queue, PNG encoding of the tiles, HTTP and the client's download of every tile);
 - `browser`: headless Chromium (Debian's `chromium`, driven by Playwright) clicks Complete with a new
   seed and waits until all 8 new tiles are loaded in the gallery: what a person waits for. Skipped,
   with the reason, where Chromium or Playwright is missing.
@@ -17,7 +17,6 @@ import json
 import shutil
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from .measure import summarise
 
@@ -53,18 +51,17 @@ def repeat(call: Callable[[int], Any], warmup: int, reps: int) -> list[float]:
     return times
 
 
-def in_process(handlers: Any, image: np.ndarray, editor: dict[str, Any], warmup: int, reps: int) -> list[float]:
+def in_process(handlers: Any, image: np.ndarray, mask: np.ndarray, warmup: int, reps: int) -> list[float]:
     """The `complete` handler itself: conform, model call, tiles."""
-    return repeat(lambda i: handlers.complete(image, editor, SEEDS, i), warmup, reps)
+    return repeat(lambda i: handlers.complete(image, mask, SEEDS, i), warmup, reps)
 
 
-def through_server(url: str, editor_files: dict[str, Path], warmup: int, reps: int) -> list[float]:
-    """A `/complete` call through gradio_client: queue, PNG encoding and HTTP included."""
-    from gradio_client import Client, handle_file
+def through_server(url: str, mask: np.ndarray, warmup: int, reps: int) -> list[float]:
+    """A `/complete` call through gradio_client: queue, PNG encoding, HTTP and the tiles' download included."""
+    from gradio_client import Client
 
     client = Client(url, verbose=False)
-    value = {"background": handle_file(editor_files["background"]), "layers": [handle_file(editor_files["layer"])],
-             "composite": None, "id": None}
+    value = {"grid": list(mask.shape), "mask": mask.reshape(-1).astype(int).tolist()}
     return repeat(lambda i: client.predict(value, SEEDS, i, api_name="/complete"), warmup, reps)
 
 
@@ -121,18 +118,14 @@ def measure(checkpoint: str, warmup: int, reps: int, browser: bool) -> dict[str,
     handlers = app.Handlers(S.ModelSlot(lambda: model, Path(checkpoint).name))
     c = model.config
     image = S.conform(np.load(app.DIGITS)["images"][0][..., None], c)
-    editor = S.editor_value(image, c, S.quick_mask("top half", c.grid))
+    mask = S.quick_mask("top half", c.grid)
     results: dict[str, Any] = {"checkpoint": checkpoint, "seeds": SEEDS, "device": str(model.device)}
-    results["handler"] = asdict(summarise(in_process(handlers, image, editor, warmup, reps)))
+    results["handler"] = asdict(summarise(in_process(handlers, image, mask, warmup, reps)))
     port = free_port()
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            files = {"background": Path(tmp) / "background.png", "layer": Path(tmp) / "layer.png"}
-            Image.fromarray(editor["background"]).save(files["background"])
-            Image.fromarray(editor["layers"][0]).save(files["layer"])
-            results["server"] = asdict(summarise(through_server(url, files, warmup, reps)))
+        results["server"] = asdict(summarise(through_server(url, mask, warmup, reps)))
         if not browser:
             results["browser"] = {"skipped": "--no-browser"}
         elif shutil.which("chromium") is None:

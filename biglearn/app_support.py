@@ -3,8 +3,8 @@
 - Inputs: `decode_image` opens untrusted uploads safely (size caps, no decompression bombs, a clear
   ValueError for anything that is not an image); `prepare_image` brings any image to the model's
   channels and size, following the MNIST conventions for single-channel models (see its docstring).
-- Masks: a painted editor layer -> a patch source mask (painted = kept), quick masks, clicks -> patches.
-- Pictures: the patch grid over an image for the editor, gallery tiles (nearest-neighbour upscaling,
+- Masks: quick masks, clicks -> patches, a one-line summary of a source.
+- Pictures: the patch grid over an image for the click grids, gallery tiles (nearest-neighbour upscaling,
   source patches outlined), numbered patch picks, labelled figure columns.
 - Out-of-domain transplants (paper §4.2, Fig. 5) on top of `biglearn.masks.paste_patches`, and presets.
 - `model_card` and `ModelSlot`, the one shared, swappable model of the app.
@@ -37,14 +37,10 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 DIGIT_BOX = 20 / 28  # MNIST digits are size-normalised into a 20x20 box of the 28x28 image
 INK_THRESHOLD = 0.25  # fraction of the brightest stroke that counts as ink when framing a digit
 LIGHT_BACKGROUND = 0.5  # border brightness above which a single-channel image is inverted
-MIN_PAINTED = 0.15  # fraction of a patch a stroke must cover to select it (grazing a neighbour does not)
 MAX_UI_SEED = 2**31 - 1  # seeds typed in the app (safe as JavaScript numbers)
-EDITOR_PX = 336  # the editor and click-grid pictures are about this many pixels wide (12x for 28x28)
+EDITOR_PX = 336  # the painters and click-grid pictures are about this many pixels wide (12x for 28x28)
 TILE_PX = 224  # gallery tiles are about this many pixels wide (8x for 28x28)
 GRID_COLOR = (70, 130, 255)
-PAINT_COLOR = (255, 64, 64)
-PAINT_ALPHA = 128
-ANCHOR_ALPHA = 1  # layer alpha at or below this does not count as painted (see `editor_value`)
 SOURCE_OUTLINE = (255, 64, 64)  # kept (source) patches
 TARGET_OUTLINE = (64, 200, 120)  # generated region of a marginal
 PICK_COLOR = (255, 190, 40)  # out-of-domain: picked patches of the second image
@@ -237,44 +233,6 @@ def load_examples(path: str | Path) -> tuple[np.ndarray, list[str]]:
 
 # --- masks ---------------------------------------------------------------------------------------
 
-def layer_to_source(layer: np.ndarray, grid: tuple[int, int], min_fraction: float = MIN_PAINTED) -> np.ndarray:
-    """A painted editor layer (h, w, 4) RGBA, or (h, w) / (h, w, c) ink, of any size -> bool (gh, gw):
-    a patch is kept when more than `min_fraction` of its area is painted (alpha > ANCHOR_ALPHA, or
-    non-zero ink)."""
-    layer = np.asarray(layer)
-    if layer.ndim == 3:
-        painted = layer[..., 3] > ANCHOR_ALPHA if layer.shape[2] == 4 else layer.any(-1)
-    elif layer.ndim == 2:
-        painted = layer > 0
-    else:
-        raise ValueError(f"expected a layer of shape (h, w[, c]), got {layer.shape}")
-    gh, gw = grid
-    h, w = painted.shape
-    ys = np.linspace(0, h, gh + 1).round().astype(int)
-    xs = np.linspace(0, w, gw + 1).round().astype(int)
-    integral = np.pad(painted.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    counts = integral[ys[1:, None], xs[None, 1:]] - integral[ys[:-1, None], xs[None, 1:]] \
-        - integral[ys[1:, None], xs[None, :-1]] + integral[ys[:-1, None], xs[None, :-1]]
-    areas = np.diff(ys)[:, None] * np.diff(xs)[None, :]
-    return counts > min_fraction * np.maximum(areas, 1)
-
-
-def editor_source(value: dict[str, Any] | None, grid: tuple[int, int]) -> np.ndarray:
-    """The kept patches of an image-editor value {background, layers, composite}: the union of what is
-    painted on all its layers, bool (gh, gw). No value or no layers: nothing is kept."""
-    kept = np.zeros(grid, dtype=bool)
-    for layer in (value or {}).get("layers") or []:
-        if layer is not None:
-            kept |= layer_to_source(layer, grid)
-    return kept
-
-
-def is_painted(value: dict[str, Any] | None) -> bool:
-    """Whether anything at all is painted on an image-editor value's layers."""
-    layers = (value or {}).get("layers") or []
-    return any(layer is not None and (np.asarray(layer)[..., -1] > ANCHOR_ALPHA).any() for layer in layers)
-
-
 def quick_mask(name: str, grid: tuple[int, int], *, current: np.ndarray | None = None, ratio: float = 0.5,
                seed: int = 0) -> np.ndarray:
     """A ready-made source, bool (gh, gw): "random" (round(ratio·L) patches, seeded), "top half",
@@ -385,28 +343,6 @@ def grid_picture(image: np.ndarray, config: ModelConfig, pixels: int = EDITOR_PX
     """The model-sized uint8 image upscaled (nearest neighbour) to about `pixels` wide, grid drawn."""
     f = scale_for(config, pixels)
     return draw_grid(upscale(to_rgb(image), f), config.patch_size * f)
-
-
-def mask_layer(mask: np.ndarray, config: ModelConfig, pixels: int = EDITOR_PX) -> np.ndarray:
-    """A bool (gh, gw) mask as a painted RGBA layer matching `grid_picture`: kept patches filled with the
-    translucent brush colour, the rest transparent."""
-    f = scale_for(config, pixels) * config.patch_size
-    cells = np.kron(mask.astype(np.uint8), np.ones((f, f), dtype=np.uint8)).astype(bool)
-    layer = np.zeros((*cells.shape, 4), dtype=np.uint8)
-    layer[cells] = (*PAINT_COLOR, PAINT_ALPHA)
-    return layer
-
-
-def editor_value(image: np.ndarray, config: ModelConfig, mask: np.ndarray | None = None) -> dict[str, Any]:
-    """Image-editor value for an image (background with the patch grid) and an optional painted mask."""
-    background = grid_picture(image, config)
-    layer = mask_layer(np.zeros(config.grid, dtype=bool) if mask is None else mask, config)
-    # Gradio 6's editor gives a fully transparent layer no draw texture (strokes on it are lost), and
-    # swallows the first change after a value arrives: one almost invisible pixel avoids both.
-    layer[0, 0, 3] = max(int(layer[0, 0, 3]), ANCHOR_ALPHA)
-    a = layer[..., 3:4].astype(np.float32) / 255.0
-    composite = (background * (1 - a) + layer[..., :3] * a).round().astype(np.uint8)
-    return {"background": background, "layers": [layer], "composite": composite}
 
 
 def blank_image(config: ModelConfig) -> np.ndarray:

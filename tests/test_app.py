@@ -63,11 +63,10 @@ class TestBuild:
         assert isinstance(demo, gr.Blocks) and calls == []
 
     def test_start(self, h, digit):
-        editor, probs, summary, target, ood, d, donor, preview, card, klass = h.start(digit, h.initial_ood())
+        source, probs, summary, target, ood, d, donor, preview, card, klass = h.start(digit, h.initial_ood())
         assert len(probs) == 10 and summary == "Paint the patches to keep."
-        assert editor["background"].shape == (336, 336, 3) and not S.is_painted(editor)
-        assert not S.editor_source(editor, (7, 7)).any()
-        assert target["background"][100, 100].tolist() == [128, 128, 128]
+        assert np.array_equal(source.image, digit) and source.mask.shape == (7, 7) and not source.mask.any()
+        assert (target.image == 128).all() and not target.mask.any()  # a grey canvas for marginals
         assert d.shape == donor.shape == preview.shape == (336, 336, 3)
         assert "tiny" in card and klass["choices"][:2] == ["any", "0"] and len(klass["choices"]) == 11
 
@@ -88,13 +87,14 @@ class TestMain:
 
 class TestInputs:
     def test_pick_example(self, h):
-        image, editor = h.pick_example(select(3))
-        assert np.array_equal(image[..., 0], h.digits[3]) and editor["background"].shape == (336, 336, 3)
+        image, shown = h.pick_example(select(3))
+        assert np.array_equal(image[..., 0], h.digits[3]) and np.array_equal(shown.image, image)
+        assert not shown.mask.any()
 
     def test_upload_any_image(self, h, tmp_path):
         rgba = np.zeros((300, 200, 4), dtype=np.uint8)
         rgba[50:250, 90:110] = (0, 0, 0, 255)  # a black bar on a transparent (-> white) background
-        image, editor = h.upload_image(png_file(tmp_path, rgba))
+        image, _ = h.upload_image(png_file(tmp_path, rgba))
         assert image.shape == (28, 28, 1) and image[0, 0, 0] == 0 and image.max() > 200
 
     def test_bad_uploads(self, h, tmp_path):
@@ -106,52 +106,49 @@ class TestInputs:
 
     def test_drawing(self, h):
         canvas = np.full((280, 280, 4), 255, dtype=np.uint8)
-        layer = np.zeros((280, 280, 4), dtype=np.uint8)
-        canvas[60:220, 130:150] = layer[60:220, 130:150] = (0, 0, 0, 255)
-        image, _ = h.use_drawing({"background": None, "layers": [layer], "composite": canvas})
+        canvas[60:220, 130:150] = (0, 0, 0, 255)
+        image, shown = h.use_drawing(Image.fromarray(canvas))
         assert image[0, 0, 0] == 0 and image[14, 14, 0] > 128  # inverted and centred
+        assert np.array_equal(shown.image, image) and not shown.mask.any()
         with pytest.raises(gr.Error, match="Draw something"):
-            h.use_drawing({"background": None, "layers": [np.zeros_like(layer)], "composite": canvas})
+            h.use_drawing(Image.fromarray(np.full((280, 280, 4), 255, dtype=np.uint8)))  # blank
         with pytest.raises(gr.Error, match="Draw something"):
             h.use_drawing(None)
 
     def test_quick_masks(self, h, digit):
-        editor = h.quick_mask("top half", digit, None, 0.3)
-        assert np.array_equal(S.editor_source(editor, (7, 7)), painted())
-        inverted = h.quick_mask("invert", digit, editor, 0.3)
-        assert np.array_equal(S.editor_source(inverted, (7, 7)), ~painted())
-        assert S.editor_source(h.quick_mask("random", digit, None, 0.5), (7, 7)).sum() == round(0.5 * 49)
+        top = h.quick_mask("top half", digit, None, 0.3)
+        assert np.array_equal(top.mask, painted()) and np.array_equal(top.image, digit)
+        assert np.array_equal(h.quick_mask("invert", digit, top.mask, 0.3).mask, ~painted())
+        assert np.array_equal(h.quick_mask("invert", digit, None, 0.3).mask, np.ones((7, 7), dtype=bool))
+        assert h.quick_mask("random", digit, None, 0.5).mask.sum() == round(0.5 * 49)
         assert 0 <= h.new_seed() <= S.MAX_UI_SEED - app.MAX_SAMPLES
 
 
 class TestComplete:
     def test_completions(self, h, digit):
-        editor = S.editor_value(digit, h.model.config, painted())
-        out = h.complete(digit, editor, 4, 10)
+        out = h.complete(digit, painted(), 4, 10)
         assert [cap for _, cap in out] == ["seed 10", "seed 11", "seed 12", "seed 13"]
         tile = out[0][0]
         assert tile.shape == (224, 224, 3) and tile.dtype == np.uint8
         kept = np.repeat(np.repeat(digit[:12, :, 0], 8, 0), 8, 1)
         assert np.array_equal(tile[8:88, 8:216, 0], kept[8:88, 8:216])  # sources copied exactly (inside outline)
-        again = h.complete(digit, editor, 4, 10)
+        again = h.complete(digit, painted(), 4, 10)
         assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(out, again, strict=True))
 
-    def test_the_mask_kept_by_classify_completes_like_its_editor(self, h, digit):
-        editor = S.editor_value(digit, h.model.config, painted())
-        _, _, kept = h.classify(digit, editor)
-        from_editor, from_mask = h.complete(digit, editor, 2, 5), h.complete(digit, kept, 2, 5)
-        assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(from_editor, from_mask, strict=True))
-        other_grid = np.ones((4, 4), dtype=bool)  # kept for another checkpoint: counts as nothing painted
-        assert np.array_equal(app.painted_source(other_grid, (7, 7)), np.zeros((7, 7), dtype=bool))
+    def test_a_mask_of_another_grid_is_refused(self, h, digit):
+        other_grid = np.ones((4, 4), dtype=bool)  # painted under another checkpoint
+        for call in (lambda: h.complete(digit, other_grid, 2, 0), lambda: h.classify(digit, other_grid),
+                     lambda: h.generate("any", other_grid, 2, 0)):
+            with pytest.raises(gr.Error, match="4x4 patch grid.*7x7"):
+                call()
 
     def test_empty_mask_is_joint_generation(self, h, digit, capsys):
         out = h.complete(digit, None, 2, 0)
         assert len(out) == 2 and "joint generation" in capsys.readouterr().out
 
     def test_all_source_is_refused(self, h, digit):
-        editor = S.editor_value(digit, h.model.config, np.ones((7, 7), dtype=bool))
         with pytest.raises(gr.Error, match="nothing left to generate"):
-            h.complete(digit, editor, 2, 0)
+            h.complete(digit, np.ones((7, 7), dtype=bool), 2, 0)
 
     @pytest.mark.parametrize("n, seed", [(2, -1), (2, 2**31), (2, None), (0, 0), (17, 0), (2, 0.5)])
     def test_bad_numbers(self, h, digit, n, seed):
@@ -168,13 +165,12 @@ class TestComplete:
 
 class TestClassifyGenerate:
     def test_classify(self, h, digit):
-        probs, summary, source = h.classify(digit, S.editor_value(digit, h.model.config, painted()))
+        probs, summary = h.classify(digit, painted())
         assert list(probs) == [str(k) for k in range(10)] and abs(sum(probs.values()) - 1) < 1e-5
         assert "21 of 49 patches kept" in summary
-        assert np.array_equal(source, painted())  # kept for Complete
-        whole, summary, source = h.classify(digit, None)
-        assert "Nothing painted" in summary and not source.any()
-        assert whole == h.classify(digit, S.editor_value(digit, h.model.config, np.ones((7, 7), dtype=bool)))[0]
+        whole, summary = h.classify(digit, None)
+        assert "Nothing painted" in summary and probs != whole
+        assert whole == h.classify(digit, np.ones((7, 7), dtype=bool))[0]
 
     def test_unlabelled_model(self, tmp_path, digit):
         path = save_tiny(tmp_path / "unlabelled.safetensors", num_classes=0)
@@ -191,8 +187,7 @@ class TestClassifyGenerate:
             h.generate("12", None, 2, 0)
 
     def test_marginal(self, h):
-        target = S.editor_value(S.blank_image(h.model.config), h.model.config, painted(slice(0, 2)))
-        (tile, _), = h.generate("any", target, 1, 0)
+        (tile, _), = h.generate("any", painted(slice(0, 2)), 1, 0)
         assert tile[200, 100].tolist() == [128, 128, 128]  # outside T: neutral grey
 
 
@@ -253,10 +248,10 @@ class TestCheckpoints:
 
     def test_swap(self, h, digit, tmp_path, capsys):
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
-        card, klass, editor, target, ood, *pictures = h.load_checkpoint(str(path), digit, h.initial_ood())
+        card, klass, source, target, ood, *pictures = h.load_checkpoint(str(path), digit, h.initial_ood())
         assert "4x4 patch grid" in card and h.slot.name == str(path)
         assert "Model card" not in card  # the bundled checkpoint's README describes that file only
-        assert S.editor_source(editor, (4, 4)).shape == (4, 4) and len(pictures) == 3
+        assert source.mask.shape == target.mask.shape == (4, 4) and len(pictures) == 3
         assert len(h.complete(digit, None, 1, 0)) == 1
         ood = h.ood_preset("relocate", h.initial_ood())[0]
         assert len(h.ood_complete(ood, 1, 0)) == 1

@@ -1,5 +1,6 @@
 """End to end in headless Chromium (Debian's `chromium`, driven by Playwright for Python): paint a stroke on
-the source editor, ask for 4 samples, see 4 images in the gallery, save docs/screenshot.png for the README.
+the source painter, ask for 4 samples, see 4 images in the gallery, save docs/screenshot.png for the README;
+erase by painting after a quick mask; draw a digit and use it.
 
 The app runs on the bundled checkpoint when it is there (so the screenshot shows the real model), else on a
 tiny random-weight one. Waits are conditions on the page, never fixed sleeps.
@@ -57,20 +58,30 @@ def page(url):
             browser.close()
 
 
+def stroke(page, canvas, start, end, steps=6):
+    """Press at `start`, drag to `end` (fractions of the canvas), release; returns the raster indices of
+    the patches the stroke crosses on a 7x7 grid."""
+    box = canvas.bounding_box()
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in (start, end)]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    page.mouse.move(*at[1], steps=steps)
+    page.mouse.up()
+    points = [(start[0] + (end[0] - start[0]) * k / steps, start[1] + (end[1] - start[1]) * k / steps)
+              for k in range(steps + 1)]
+    return {int(fy * 7) * 7 + int(fx * 7) for fx, fy in points}
+
+
 def test_paint_four_samples_and_screenshot(page):
     from playwright.sync_api import expect
 
     summary = page.locator("#source-summary")
-    # the editor has its image and grid, and reports changes to the server
+    # the painter has its image and grid, and reports each stroke to the server
     expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
-    canvas = page.locator("#editor canvas").first
-    box = canvas.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x - 110, y - 70)  # one horizontal stroke through the upper part of the digit
-    page.mouse.down()
-    page.mouse.move(x + 110, y - 70, steps=5)
-    page.mouse.up()
-    expect(summary).to_contain_text("patches kept", timeout=TIMEOUT_MS)  # the server has seen the stroke
+    canvas = page.locator("#painter canvas")
+    cells = stroke(page, canvas, (0.15, 0.3), (0.85, 0.3))  # across the upper part of the digit
+    assert len(cells) == 5
+    expect(summary).to_contain_text("5 of 49 patches kept", timeout=TIMEOUT_MS)  # the server has the stroke
 
     samples = page.locator("#samples input[type=number]")
     samples.fill("4")
@@ -83,3 +94,29 @@ def test_paint_four_samples_and_screenshot(page):
     assert images.first.evaluate("img => img.naturalWidth") >= 224  # large, crisp tiles
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_quick_mask_then_erase_by_painting(page):
+    from playwright.sync_api import expect
+
+    summary = page.locator("#source-summary")
+    page.get_by_role("button", name="top half", exact=True).click()
+    expect(summary).to_contain_text("21 of 49 patches kept", timeout=TIMEOUT_MS)
+    # a stroke that starts on a kept patch erases: the painter still works after the server redrew it
+    erased = stroke(page, page.locator("#painter canvas"), (0.05, 0.05), (0.5, 0.05))
+    assert len(erased) == 4
+    expect(summary).to_contain_text("17 of 49 patches kept", timeout=TIMEOUT_MS)
+
+
+def test_drawing_becomes_the_image(page):
+    from playwright.sync_api import expect
+
+    summary = page.locator("#source-summary")
+    page.get_by_role("button", name="centre", exact=True).click()
+    expect(summary).to_contain_text("patches kept", timeout=TIMEOUT_MS)
+    page.get_by_text("Draw a digit").click()
+    stroke(page, page.locator("#drawing canvas"), (0.5, 0.15), (0.55, 0.85))
+    page.get_by_role("button", name="Use drawing").click()
+    # the drawing replaced the image, and the painter starts over with nothing painted
+    expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
+    page.get_by_text("Draw a digit").click()

@@ -13,6 +13,7 @@ import biglearn
 from bench.app_latency import free_port
 from biglearn import app_support as S
 from biglearn.config import BigLearnConfig, ModelConfig
+from biglearn.widgets import decode_data_url, png_data_url
 
 SMALL = dict(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
              noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
@@ -27,13 +28,6 @@ def files(tmp_path_factory):
     torch.manual_seed(0)
     biglearn.save(d / "tiny.safetensors", biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny"})
     digit = np.load(app.DIGITS)["images"][0]
-    value = S.editor_value(digit[..., None], CONFIG, S.quick_mask("top half", (7, 7)))
-    Image.fromarray(value["background"]).save(d / "background.png")
-    Image.fromarray(value["layers"][0]).save(d / "layer.png")
-    Image.fromarray(S.mask_layer(np.ones((7, 7), dtype=bool), CONFIG)).save(d / "all.png")
-    sketch = np.full((280, 280, 4), 255, dtype=np.uint8)
-    sketch[60:220, 130:150] = (0, 0, 0, 255)
-    Image.fromarray(sketch).save(d / "sketch.png")
     Image.fromarray(digit).save(d / "digit.png")
     (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return d
@@ -50,9 +44,13 @@ def client(files):
         demo.close()
 
 
-def editor(files, layer="layer.png"):
-    return {"background": handle_file(files / "background.png"), "layers": [handle_file(files / layer)],
-            "composite": None, "id": None}
+def painted(mask):
+    """A painter value as an API client sends it (the image is optional)."""
+    return {"grid": list(mask.shape), "mask": mask.reshape(-1).astype(int).tolist()}
+
+
+TOP = painted(S.quick_mask("top half", (7, 7)))
+ALL = painted(np.ones((7, 7), dtype=bool))
 
 
 def gallery_images(result):
@@ -61,33 +59,45 @@ def gallery_images(result):
 
 def test_inputs(client, files):
     value = client.predict(handle_file(files / "digit.png"), api_name="/upload_image")
-    assert Image.open(value["background"]).size == (336, 336)
-    value = client.predict({"background": None, "layers": [handle_file(files / "sketch.png")],
-                            "composite": handle_file(files / "sketch.png"), "id": None}, api_name="/use_drawing")
-    assert Image.open(value["background"]).size == (336, 336)
+    assert value["grid"] == [7, 7] and value["mask"] == [0] * 49
+    assert decode_data_url(value["image"]).size == (28, 28)
+    sketch = np.full((280, 280), 255, dtype=np.uint8)
+    sketch[60:220, 130:150] = 0
+    value = client.predict(png_data_url(sketch), api_name="/use_drawing")
+    assert decode_data_url(value["image"]).size == (28, 28) and value["mask"] == [0] * 49
+    for bad in (None, "data:image/png;base64,AAAA", "not a url"):
+        with pytest.raises(AppError, match="(?i)draw something|not an image|data:image"):
+            client.predict(bad, api_name="/use_drawing")
 
 
 def test_complete_and_errors(client, files):
-    tiles = gallery_images(client.predict(editor(files), 4, 3, api_name="/complete"))
+    tiles = gallery_images(client.predict(TOP, 4, 3, api_name="/complete"))
     assert len(tiles) == 4 and tiles[0].shape == (224, 224, 3)
     with pytest.raises(AppError, match="nothing left to generate"):
-        client.predict(editor(files, "all.png"), 2, 0, api_name="/complete")
+        client.predict(ALL, 2, 0, api_name="/complete")
     with pytest.raises(AppError, match="not an image"):
         client.predict(handle_file(files / "corrupt.png"), api_name="/upload_image")
-    with pytest.raises(AppError):
-        client.predict(editor(files), 4, -5, api_name="/complete")
-    assert len(client.predict(editor(files), 2, 0, api_name="/complete")) == 2  # still serving
+    with pytest.raises(AppError, match="minimum"):  # the seed box refuses it before the handler
+        client.predict(TOP, 4, -5, api_name="/complete")
+    for bad, reason in (({"grid": [7, 7], "mask": [1] * 5}, "needs a mask of 49"),
+                        ({"grid": [7, 7], "mask": [2] * 49}, "0 .generate. or 1"),
+                        ({"grid": "7x7", "mask": []}, "grid must be"), ("top half", "grid")):
+        with pytest.raises(AppError, match=reason):
+            client.predict(bad, 2, 0, api_name="/complete")
+    with pytest.raises(AppError, match="4x4 patch grid"):
+        client.predict(painted(np.ones((4, 4), dtype=bool)), 2, 0, api_name="/complete")
+    assert len(client.predict(TOP, 2, 0, api_name="/complete")) == 2  # still serving
 
 
 def test_sweep_classify_generate(client, files):
     fig = Image.open(client.predict("raster-first", 2, 0, api_name="/sweep"))
     assert fig.width == 11 * (28 * 4 + 4) + 4
-    probs, summary = client.predict(editor(files), api_name="/classify")
+    probs, summary = client.predict(TOP, api_name="/classify")
     assert "21 of 49 patches kept" in summary
     assert len(probs["confidences"]) == 10
     assert abs(sum(c["confidence"] for c in probs["confidences"]) - 1) < 1e-4
     assert len(client.predict("any", None, 3, 0, api_name="/generate")) == 3
-    assert len(client.predict("5", editor(files), 2, 0, api_name="/generate")) == 2
+    assert len(client.predict("5", TOP, 2, 0, api_name="/generate")) == 2
 
 
 def test_out_of_domain(client, files):
@@ -105,4 +115,4 @@ def test_checkpoints(client, files):
     assert "tiny.safetensors" in card and "7x7 patch grid" in card
     card, *_ = client.predict(handle_file(files / "tiny.safetensors"), api_name="/upload_checkpoint")
     assert "7x7 patch grid" in card
-    assert len(client.predict(editor(files), 1, 0, api_name="/complete")) == 1
+    assert len(client.predict(TOP, 1, 0, api_name="/complete")) == 1

@@ -147,35 +147,6 @@ class TestPrepare:
 
 
 class TestMasks:
-    def test_painted_layer_to_patches(self):
-        layer = np.zeros((336, 336, 4), dtype=np.uint8)
-        layer[48:96, :, 3] = 128  # the whole second row of patches
-        layer[300, 300, 3] = 255  # a speck: below MIN_PAINTED of its patch
-        src = S.layer_to_source(layer, (7, 7))
-        assert src[1].all() and src.sum() == 7
-
-    def test_any_layer_size_and_shape(self):
-        layer = np.zeros((100, 70), dtype=np.uint8)
-        layer[:50, :35] = 1
-        src = S.layer_to_source(layer, (2, 2))
-        assert src.tolist() == [[True, False], [False, False]]
-        assert S.layer_to_source(np.zeros((9, 9, 3), dtype=np.uint8), (3, 3)).sum() == 0
-        with pytest.raises(ValueError):
-            S.layer_to_source(np.zeros(5), (1, 1))
-
-    def test_mask_layer_round_trip(self):
-        mask = np.random.default_rng(3).random((7, 7)) < 0.4
-        assert np.array_equal(S.layer_to_source(S.mask_layer(mask, MNIST), (7, 7)), mask)
-
-    def test_editor_source_is_the_union_of_layers(self):
-        a, b = np.zeros((7, 7), dtype=bool), np.zeros((7, 7), dtype=bool)
-        a[0, 0], b[6, 6] = True, True
-        value = {"background": None, "layers": [S.mask_layer(a, MNIST), None, S.mask_layer(b, MNIST)]}
-        assert np.array_equal(S.editor_source(value, (7, 7)), a | b)
-        assert not S.editor_source(None, (7, 7)).any() and not S.editor_source({"layers": []}, (7, 7)).any()
-        assert S.is_painted(value) and not S.is_painted({"layers": [S.mask_layer(a & b, MNIST)]})
-        assert not S.is_painted(None) and not S.is_painted(S.editor_value(np.zeros((28, 28, 1), np.uint8), MNIST))
-
     def test_quick_masks(self):
         g = (7, 7)
         assert S.quick_mask("top half", g)[:3].all() and S.quick_mask("top half", g).sum() == 21
@@ -222,17 +193,12 @@ class TestMasks:
 
 
 class TestPictures:
-    def test_grid_and_editor_value(self):
+    def test_grid_picture(self):
         image = np.zeros((28, 28, 1), dtype=np.uint8)
         pic = S.grid_picture(image, MNIST)
         assert pic.shape == (336, 336, 3)
         assert pic[0, 5].tolist() != [0, 0, 0] and pic[47, 5].tolist() != [0, 0, 0]  # grid lines at patch edges
         assert pic[20, 20].tolist() == [0, 0, 0]  # inside a patch
-        mask = S.quick_mask("centre", (7, 7))
-        value = S.editor_value(image, MNIST, mask)
-        assert set(value) == {"background", "layers", "composite"}
-        assert value["layers"][0].shape == (336, 336, 4)
-        assert np.array_equal(S.editor_source(value, (7, 7)), mask)
 
     def test_tiles_are_crisp_and_outlined(self):
         samples = torch.rand(3, 1, 28, 28)
