@@ -399,10 +399,10 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                 with gr.Row():
                     upload = gr.UploadButton("Upload an image", file_types=["image"], size="sm")
                 with gr.Accordion("Draw a digit", open=False):
-                    sketch = DrawingPad(caption="Draw dark on white", elem_id="drawing")
+                    sketch = DrawingPad(caption="Draw dark on white", label="drawing", elem_id="drawing")
                     use_sketch = gr.Button("Use drawing", size="sm")
                 painter = PatchPainter(caption="Paint the patches to keep (the source S): press and drag over the "
-                                              "grid; start on a kept patch to erase", elem_id="painter")
+                                              "grid; start on a kept patch to erase", label="source", elem_id="painter")
                 summary = gr.Markdown("Loading the model…", elem_id="source-summary")
                 ratio = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="r for random-r")
                 with gr.Row():
@@ -476,7 +476,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                             gen_seed = gr.Number(0, precision=0, minimum=0, maximum=S.MAX_UI_SEED, label="seed")
                         target_painter = PatchPainter(caption="Paint the region to generate (empty = the whole "
                                                              "image)", color="rgba(64, 200, 120, 0.5)",
-                                                     elem_id="target-painter")
+                                                     label="target", elem_id="target-painter")
                         gen_run = gr.Button("Generate", variant="primary")
                         gen_gallery = gr.Gallery(label="samples", columns=4, height="auto", format="png",
                                                  object_fit="contain", elem_id="generated", elem_classes="tiles")
