@@ -120,3 +120,22 @@ def test_drawing_becomes_the_image(page):
     # the drawing replaced the image, and the painter starts over with nothing painted
     expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
     page.get_by_text("Draw a digit").click()
+
+
+def test_marginal_generation_of_a_painted_region(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Generate").click()
+    painted = stroke(page, page.locator("#target-painter canvas"), (0.05, 0.05), (0.95, 0.05))
+    assert len(painted) == 7  # the top row of patches
+    page.get_by_role("button", name="Generate", exact=True).click()
+    tiles = page.locator("#generated .thumbnail-item img")
+    expect(tiles).to_have_count(8, timeout=TIMEOUT_MS)
+    page.wait_for_function("() => [...document.querySelectorAll('#generated .thumbnail-item img')]"
+                           ".every(img => img.complete && img.naturalWidth > 0)")
+    # only the painted row was generated: the rest of every tile is the neutral grey of "not generated"
+    grey = tiles.first.evaluate("""img => { const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight; const g = c.getContext('2d');
+        g.drawImage(img, 0, 0); return Array.from(g.getImageData(0, c.height * 0.8, 1, 1).data).slice(0, 3); }""")
+    assert grey == [128, 128, 128]
+    page.get_by_role("tab", name="Complete").click()
