@@ -4,8 +4,9 @@
 
 A thin shell over biglearn: every handler turns UI values into one call of the inference API
 (`complete`, `generate`, `classify`) and the result back into pictures; the image work lives in
-`biglearn.app_support`. The model is loaded lazily (importing this file needs no checkpoint) and is
-shared by all users; per-user state lives in `gr.State`.
+`biglearn.app_support`, the canvases to paint patches and draw on in `biglearn.widgets`. The model is
+loaded lazily (importing this file needs no checkpoint) and is shared by all users; per-user state lives
+in `gr.State`.
 """
 
 import argparse
