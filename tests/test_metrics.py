@@ -224,3 +224,11 @@ def test_curve_orders_checkpoints_by_training_time(files):
     for ckpt in (later, earlier):
         assert (out / ckpt.stem / "metrics.json").is_file()
     assert (out / "curve.png").stat().st_size > 0
+
+
+def test_x_labels_that_would_overlap_are_left_out():
+    # 20-pixel labels: 10 px apart collide, 30 px apart do not; the first always shows
+    assert evaluate.spaced_labels([(0, 20), (10, 20), (30, 20), (60, 20)]) == {0, 2, 3}
+    assert evaluate.spaced_labels([(0, 20), (24, 20)]) == {0, 1} and evaluate.spaced_labels([]) == set()
+    dense = evaluate.line_plot(list(range(40)), {"a": [0.5] * 40}, title="t", xlabel="x", ylabel="y")
+    assert dense.shape == (380, 600, 3) and dense.dtype == np.uint8

@@ -243,6 +243,17 @@ def nice_ceiling(value: float) -> tuple[float, float]:
     return math.ceil(value / step - 1e-9) * step, step
 
 
+def spaced_labels(labels: list[tuple[float, float]], gap: float = 4.0) -> set[int]:
+    """Which of the labels (centre x, width), left to right, to draw so that none overlaps the one before:
+    each is kept when it starts at least `gap` pixels after the last kept one ends."""
+    kept, end = set(), -math.inf
+    for i, (centre, width) in enumerate(labels):
+        if centre - width / 2 >= end + gap:
+            kept.add(i)
+            end = centre + width / 2
+    return kept
+
+
 def line_plot(xs: list[float], series: dict[str, list[float]], *, title: str, xlabel: str, ylabel: str,
               top: float | None = None, size: tuple[int, int] = (600, 380)) -> np.ndarray:
     """A line plot (RGB uint8) from y = 0 up to `top` (default: a round number above the data), with
@@ -271,10 +282,12 @@ def line_plot(xs: list[float], series: dict[str, list[float]], *, title: str, xl
         d.line([(left - 4, y_px), (left, y_px)], fill="black")
         label = f"{i * step:.10g}"
         d.text((left - 8 - d.textlength(label, font=f), y_px - 7), label, fill="black", font=f)
-    for x in xs:
-        x_px = px(x, 0)[0]
+    ticks = [(px(x, 0)[0], f"{x:g}") for x in xs]
+    shown = spaced_labels([(x_px, d.textlength(text, font=f)) for x_px, text in ticks])
+    for i, (x_px, text) in enumerate(ticks):
         d.line([(x_px, h - bottom), (x_px, h - bottom + 4)], fill="black")
-        centred(f"{x:g}", x_px, h - bottom + 7)
+        if i in shown:
+            centred(text, x_px, h - bottom + 7)
     d.rectangle([left, upper, w - right, h - bottom], outline="black")
     colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
     for i, (name, ys) in enumerate(series.items()):
