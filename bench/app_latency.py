@@ -60,8 +60,10 @@ def through_server(url: str, mask: np.ndarray, warmup: int, reps: int) -> list[f
     """A `/complete` call through gradio_client: queue, PNG encoding, HTTP and the tiles' download included."""
     from gradio_client import Client
 
+    from biglearn.widgets import mask_value
+
     client = Client(url, verbose=False)
-    value = {"grid": list(mask.shape), "mask": mask.reshape(-1).astype(int).tolist()}
+    value = mask_value(mask)
     return repeat(lambda i: client.predict(value, SEEDS, i, api_name="/complete"), warmup, reps)
 
 

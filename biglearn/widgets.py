@@ -60,13 +60,17 @@ class Painting(NamedTuple):
     mask: np.ndarray
 
 
-def painter_value(painting: Painting) -> dict[str, Any]:
-    """A `Painting` in the painter's wire format."""
-    mask = np.asarray(painting.mask, dtype=bool)
+def mask_value(mask: np.ndarray) -> dict[str, Any]:
+    """A bool (gh, gw) mask in the painter's wire format, without an image (what an API client sends)."""
+    mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"expected a (gh, gw) mask, got shape {mask.shape}")
-    return {"image": png_data_url(painting.image), "grid": list(mask.shape),
-            "mask": mask.reshape(-1).astype(int).tolist()}
+    return {"grid": list(mask.shape), "mask": mask.reshape(-1).astype(int).tolist()}
+
+
+def painter_value(painting: Painting) -> dict[str, Any]:
+    """A `Painting` in the painter's wire format."""
+    return {"image": png_data_url(painting.image), **mask_value(painting.mask)}
 
 
 def mask_from_value(value: Any) -> np.ndarray | None:
@@ -90,6 +94,12 @@ def mask_from_value(value: Any) -> np.ndarray | None:
 
 # --- the widgets ---------------------------------------------------------------------------------
 
+def _frame(extra: str = "") -> str:
+    """The widgets' HTML: a caption over a square canvas of `px` pixels, then `extra`."""
+    return ("<div class='frame'><div class='caption'>{{caption}}</div>"
+            f"<canvas width='${{px}}' height='${{px}}'></canvas>{extra}</div>")
+
+
 _CANVAS_CSS = """
 .frame { display: flex; flex-direction: column; gap: 6px; }
 .caption { font-size: var(--block-label-text-size, 0.85rem); color: var(--block-label-text-color, inherit); }
@@ -106,6 +116,10 @@ const canvas = element.querySelector('canvas');
 const ctx = canvas.getContext('2d');
 const img = new Image();
 let grid = [1, 1], mask = [], hover = -1, mode = null, dirty = false;
+function fit() {  // the canvas takes the picture's aspect ratio once it is decoded
+  if (img.complete && img.naturalWidth) canvas.height = Math.round(props.px * img.naturalHeight / img.naturalWidth);
+}
+img.onload = () => { fit(); draw(); };
 function draw() {
   const W = canvas.width, H = canvas.height, cw = W / grid[1], ch = H / grid[0];
   ctx.imageSmoothingEnabled = false;
@@ -134,15 +148,9 @@ function load() {
   mask = v.mask.slice();
   canvas.width = props.px;
   canvas.height = Math.round(props.px * grid[0] / grid[1]);
-  if (v.image) {
-    img.onload = () => {
-      canvas.height = Math.round(props.px * img.naturalHeight / img.naturalWidth);
-      draw();
-    };
-    img.src = v.image;
-  } else {
-    img.removeAttribute('src');
-  }
+  if (!v.image) img.removeAttribute('src');
+  else if (img.src !== v.image) img.src = v.image;  // a stroke's own value keeps the picture: no reload
+  fit();
   draw();
 }
 function cell(e) {
@@ -235,9 +243,8 @@ class PatchPainter(gr.HTML):
 
     def __init__(self, *, caption: str, color: str = "rgba(255, 64, 64, 0.5)", px: int = S.EDITOR_PX,
                  **kwargs: Any) -> None:
-        super().__init__(value=None, html_template="<div class='frame'><div class='caption'>{{caption}}</div>"
-                                                   "<canvas width='${px}' height='${px}'></canvas></div>",
-                         css_template=_CANVAS_CSS, js_on_load=_PAINTER_JS, apply_default_css=False,
+        super().__init__(value=None, html_template=_frame(), css_template=_CANVAS_CSS, js_on_load=_PAINTER_JS,
+                         apply_default_css=False,
                          caption=caption, color=color, px=px, **kwargs)
 
     def preprocess(self, payload: Any) -> np.ndarray | None:
@@ -268,9 +275,7 @@ class DrawingPad(gr.HTML):
     """Draw with black ink on a white canvas. Input value: the drawing as a PIL image, None when blank."""
 
     def __init__(self, *, caption: str, px: int = 280, brush: int = 22, **kwargs: Any) -> None:
-        super().__init__(value=None, html_template="<div class='frame'><div class='caption'>{{caption}}</div>"
-                                                   "<canvas width='${px}' height='${px}'></canvas>"
-                                                   "<button class='clear' type='button'>clear</button></div>",
+        super().__init__(value=None, html_template=_frame("<button class='clear' type='button'>clear</button>"),
                          css_template=_CANVAS_CSS, js_on_load=_PAD_JS, apply_default_css=False,
                          caption=caption, px=px, brush=brush, **kwargs)
 
