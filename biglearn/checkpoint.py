@@ -45,6 +45,17 @@ def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metada
             os.unlink(tmp)
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that `write_safetensors` left in `folder` when its process was killed
+    mid-write (the file they were to replace is intact); returns what was removed. Call it only while no
+    other process writes there."""
+    removed = []
+    for tmp in Path(folder).glob(".*.safetensors.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
 def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read a biglearn safetensors file of the given kind; returns (tensors, parsed metadata)."""
     path = Path(path)

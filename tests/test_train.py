@@ -84,6 +84,17 @@ def test_sigkill_then_resume(tmp_path):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_a_run_clears_what_a_killed_writer_left(tmp_path):
+    out = tmp_path / "run"
+    (out / "snapshots").mkdir(parents=True)
+    stale = [out / ".model.safetensors.abc123.tmp", out / "snapshots" / ".model_0000002.safetensors.x1.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    (out / "notes.tmp").write_text("not ours")
+    assert train(out, "--steps", "2") == 0
+    assert not any(path.exists() for path in stale) and (out / "notes.tmp").exists()
+
+
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "train", "--data", str(DIGITS), "--out", str(out), *FAST,

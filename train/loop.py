@@ -26,6 +26,7 @@ from biglearn.checkpoint import (
     flatten_optimizer,
     load_resume,
     prefixed,
+    remove_stale_temporaries,
     save_inference,
     save_resume,
     unflatten_optimizer,
@@ -106,6 +107,9 @@ class Trainer:
         self.probe_images = dataset.images[:8]
         self.probe_labels = None if dataset.labels is None else dataset.labels[:8]
         self.tensorboard = tensorboard_writer(self.out) if dist.is_main else None
+        if dist.is_main:  # a run killed mid-write left its temporary file behind; the run is ours again
+            for folder in (self.out, self.out / SNAPSHOT_DIR):
+                remove_stale_temporaries(folder)
         self.commit = git_commit()
 
     # --- data ----------------------------------------------------------------------------------
