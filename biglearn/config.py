@@ -13,6 +13,13 @@ from typing import Any, TypeVar
 
 FORMAT_VERSION = 1
 
+# The training objectives (docs/claims.md): big learning, its ablation without communication (eq. 4 only),
+# and its special cases: joint matching alone (a plain GAN), MAE (no noise, MSE on the targets, no
+# discriminator) and supervised learning (S = L, T = {y}: the encoder and classifier head alone).
+OBJECTIVES = ("biglearn", "biglearn-no-comm", "joint", "mae", "supervised")
+DETERMINISTIC_OBJECTIVES = ("mae", "supervised")  # their generator ignores the noise z
+ADVERSARIAL_OBJECTIVES = ("biglearn", "biglearn-no-comm", "joint")  # the ones with a discriminator
+
 T = TypeVar("T")
 
 
@@ -116,12 +123,27 @@ class LossConfig:
     r1_gamma: float = 0.2  # λ_GP: (λ/2)·E‖∇_x f(real)‖²; the paper's 10 collapses 28x28 digits (DESIGN §11)
     r1_interval: int = 4  # lazy R1: evaluate every k D-steps, scaled by k
     label_weight: float = 1.0  # cross-entropy of p(y | x_S)
+    objective: str = "biglearn"  # one of OBJECTIVES
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; known: {', '.join(OBJECTIVES)}")
+        if self.objective != "biglearn" and self.comm_weight > 0:
+            raise ValueError(f"objective {self.objective!r} has no communication term: comm_weight must be 0")
         if self.comm_weight < 0 or self.r1_gamma < 0 or self.label_weight < 0:
             raise ValueError("LossConfig weights must be >= 0")
         if self.r1_interval < 1:
             raise ValueError("LossConfig.r1_interval must be >= 1")
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether a generator trained with this objective ignores its noise (one sample per source)."""
+        return self.objective in DETERMINISTIC_OBJECTIVES
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether this objective trains a discriminator."""
+        return self.objective in ADVERSARIAL_OBJECTIVES
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,26 @@ class BigLearnModel:
     def config(self) -> ModelConfig:
         return self.full_config.model
 
+    @property
+    def objective(self) -> str:
+        """The objective the checkpoint was trained with (`biglearn.config.OBJECTIVES`)."""
+        return self.full_config.loss.objective
+
+    @property
+    def deterministic(self) -> bool:
+        """True when every seed gives the same sample (an MAE-style model): one sample per source suffices."""
+        return self.full_config.loss.deterministic
+
+    @property
+    def can_generate(self) -> bool:
+        """False for a classifier-only (`supervised`) checkpoint, whose decoder was never trained."""
+        return self.objective != "supervised"
+
+    def _require_generator(self) -> None:
+        if not self.can_generate:
+            raise ValueError("this checkpoint was trained with objective 'supervised' (the encoder and classifier "
+                             "alone): it classifies but cannot complete or generate")
+
     # --- input handling -----------------------------------------------------------------------
 
     def prepare_images(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -115,6 +135,8 @@ class BigLearnModel:
                 labels: torch.Tensor | None) -> torch.Tensor:
         """One sample per row: G in chunks of `batch_limit`, then exact sources and neutral non-targets."""
         c = self.config
+        if self.deterministic:  # trained without noise: z = 0 is the model
+            noise = torch.zeros_like(noise)
         out = torch.empty_like(images)
         for lo in range(0, images.shape[0], self.batch_limit):
             sl = slice(lo, lo + self.batch_limit)
@@ -134,6 +156,7 @@ class BigLearnModel:
         Source pixels are returned exactly as given; pixels outside S ∪ T are mid grey.
         `labels` (B,) ints, -1 = unknown: known labels condition the generation (label as source).
         """
+        self._require_generator()
         images = self.prepare_images(images)
         b, c = images.shape[0], self.config
         source, target = (m.cpu() for m in check_masks(source, target, b, c.grid))
@@ -152,6 +175,7 @@ class BigLearnModel:
         `seeds`: an int s (sample i uses seed s + i) or n ints, one per sample. Sample i equals
         `complete` of any image with an empty source and seed i.
         """
+        self._require_generator()
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise ValueError(f"n must be a positive int, got {n!r}")
         seed_list = as_seed_list(seeds)

@@ -89,6 +89,15 @@ def sample_tasks(batch_size: int, num_patches: int, config: MaskConfig, *, obser
     return Tasks(source, target, comm_source, comm_target, role)
 
 
+def joint_only(tasks: Tasks, observed: torch.Tensor | None = None) -> Tasks:
+    """The same tasks reduced to joint matching: S = ∅ and T = every observed patch (a plain GAN's task).
+
+    Label roles are kept, so a joint-only model can still be class-conditional."""
+    target = torch.ones_like(tasks.target) if observed is None else observed.to(tasks.target.device).clone()
+    empty = torch.zeros_like(tasks.source)
+    return Tasks(empty, target, empty, target, tasks.label_role)
+
+
 def flatten_mask(mask: Any, name: str, batch_size: int, grid: tuple[int, int]) -> torch.Tensor:
     """Validate a user mask (bool or 0/1 ints, shape (B, gh, gw) or (B, L)) -> flat (B, L) bool."""
     num_patches = grid[0] * grid[1]

@@ -19,6 +19,7 @@ from .config import LossConfig, MaskConfig
 from .discriminator import UniversalDiscriminator
 from .generator import UniversalGenerator
 from .masks import LABEL_SOURCE, LABEL_TARGET, Tasks
+from .patches import patchify
 
 softplus = F.softplus
 
@@ -128,5 +129,29 @@ def label_loss(generator: UniversalGenerator, images: torch.Tensor, labels: torc
     return F.cross_entropy(logits, labels[pick])
 
 
+def mae_loss(generator: UniversalGenerator, images: torch.Tensor, tasks: Tasks,
+             labels: torch.Tensor | None) -> torch.Tensor:
+    """The MAE special case (paper §3.1): mean squared error of G's prediction on the target patches
+    given the sources, with the noise fixed at zero (a unimodal, deterministic p_θ(x_T | x_S))."""
+    noise = images.new_zeros(images.shape[0], generator.config.noise_dim)
+    pred = generator(images, tasks.source, noise, source_labels(labels, tasks))
+    p = generator.config.patch_size
+    err = (patchify(pred, p) - patchify(images, p)).pow(2).mean(-1)  # (B, L)
+    weight = tasks.target.float()
+    return (err * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def supervised_loss(generator: UniversalGenerator, images: torch.Tensor, labels: torch.Tensor,
+                    observed: torch.Tensor | None = None) -> torch.Tensor:
+    """Supervised learning as the special case S = L, T = {y}: cross-entropy of p_θ(y | x) on whole images
+    (every observed patch), for the samples with a known label."""
+    pick = labels >= 0
+    if not bool(pick.any()):
+        return generator.classifier.weight.sum() * 0.0
+    source = torch.ones(images.shape[0], generator.config.num_patches, dtype=torch.bool, device=images.device) \
+        if observed is None else observed
+    return F.cross_entropy(generator.classify_logits(images[pick], source[pick]), labels[pick])
+
+
 __all__ = ["Fakes", "draw_fakes", "discriminator_losses", "generator_losses", "r1_penalty", "label_loss",
-           "source_labels"]
+           "mae_loss", "source_labels", "supervised_loss"]

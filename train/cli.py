@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 
 from biglearn.checkpoint import CheckpointError, load_resume
-from biglearn.config import BigLearnConfig, LossConfig
+from biglearn.config import OBJECTIVES, BigLearnConfig, LossConfig
 from biglearn.presets import PRESETS, get_preset
 
 from .config import TrainConfig, parse_duration
-from .data import DataError, load_source, simulate_missing
+from .data import DataError, hold_out, load_source, simulate_missing
 from .distributed import init_distributed, shutdown_distributed
 from .loop import RESUME_FILE, Trainer, TrainingError
 
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing-rate", type=float, default=0.0,
                    help="simulate incomplete data: hide this fraction of each image's patches for the whole run")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, data order, masks and noise")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="hold the last N training images out as the validation split (train.evaluate --split val "
+                        "scores on them; 5000 for MNIST); 0 = train on everything")
     t = p.add_argument_group("optimisation (defaults depend on the preset)")
     t.add_argument("--batch-size", type=int, help="images per step per process")
     t.add_argument("--lr-g", type=float, help="generator learning rate")
@@ -60,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--grad-clip", type=float, help="max gradient norm (0 = off)")
     t.add_argument("--ema-decay", type=float, help="EMA decay of the inference generator")
     o = p.add_argument_group("objectives (recorded in the checkpoint)")
+    o.add_argument("--objective", choices=OBJECTIVES, default="biglearn",
+                   help="biglearn (eqs. 4+5), biglearn-no-comm (eq. 4 only), joint (S = empty only: a plain GAN), "
+                        "mae (no noise, MSE on the targets, no discriminator), supervised (encoder + classifier "
+                        "on whole images)")
     o.add_argument("--comm-weight", type=float, help="weight of the communication term, eq. (5); 0 = off")
     o.add_argument("--r1-gamma", type=float, help="R1 penalty strength λ_GP")
     o.add_argument("--r1-interval", type=int, help="lazy R1: evaluate every k steps")
@@ -76,13 +83,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def objective_overrides(objective: str, loss_over: dict) -> dict:
+    """The loss overrides for `objective`: communication off where it has none; options it cannot use refused."""
+    if objective == "biglearn":
+        return loss_over
+    if loss_over.get("comm_weight", 0) > 0:
+        raise ValueError(f"--objective {objective} has no communication term: drop --comm-weight")
+    if objective in ("mae", "supervised"):
+        needs_d = sorted(k for k in ("r1_gamma", "r1_interval") if k in loss_over)
+        if needs_d:
+            flags = ", ".join("--" + k.replace("_", "-") for k in needs_d)
+            raise ValueError(f"--objective {objective} trains no discriminator: {flags} do not apply")
+    return {**loss_over, "comm_weight": 0.0}
+
+
 def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnConfig, TrainConfig]:
     preset = get_preset(args.preset)
     model = preset.model if num_classes == preset.model.num_classes else \
         dataclasses.replace(preset.model, num_classes=num_classes)
     loss_over = {k: getattr(args, k) for k in ("comm_weight", "r1_gamma", "r1_interval", "label_weight")
                  if getattr(args, k) is not None}
-    loss: LossConfig = dataclasses.replace(preset.loss, **loss_over)
+    loss: LossConfig = dataclasses.replace(preset.loss, **objective_overrides(args.objective, loss_over),
+                                           objective=args.objective)
     config = BigLearnConfig(model=model, masks=preset.masks, loss=loss)
     train_kw = dict(TRAIN_DEFAULTS.get(args.preset, {}))
     for k in ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "grad_clip", "ema_decay"):
@@ -90,10 +112,18 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
             train_kw[k] = getattr(args, k)
     train = TrainConfig(data=str(args.data), preset=args.preset, seed=args.seed, steps=args.steps,
                         time_budget_s=parse_duration(args.time_budget), missing_rate=args.missing_rate,
+                        holdout=args.holdout,
                         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                         sample_every=args.sample_every, probe_every=args.probe_every, keep_every=args.keep_every,
                         **train_kw)
     return config, train
+
+
+def config_differences(saved: BigLearnConfig, asked: BigLearnConfig) -> list[str]:
+    """'section.field: saved -> asked' for every field in which two configs differ."""
+    a, b = dataclasses.asdict(saved), dataclasses.asdict(asked)
+    return [f"{sec}.{k}: {a[sec][k]!r} in the file, {b[sec][k]!r} asked" for sec in a for k in a[sec]
+            if a[sec][k] != b[sec][k]]
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -128,6 +158,11 @@ def run_training(args: argparse.Namespace) -> dict:
     if preset.num_classes and dataset.labels is not None:
         num_classes = preset.num_classes
     config, train = build_configs(args, num_classes)
+    if config.loss.objective in ("mae", "supervised") and args.lr_d is not None:
+        raise ValueError(f"--objective {config.loss.objective} trains no discriminator: --lr-d does not apply")
+    if config.loss.objective == "supervised" and (dataset.labels is None or not config.model.num_classes):
+        raise DataError(f"--objective supervised needs labelled data; {dataset.name} has no labels")
+    dataset = hold_out(dataset, train.holdout)
     dataset = simulate_missing(dataset, train.missing_rate, config.model.num_patches, train.seed)
     resume_path = args.out / RESUME_FILE
     if resume_path.exists() and not args.resume:
@@ -138,12 +173,14 @@ def run_training(args: argparse.Namespace) -> dict:
     if args.resume:
         saved, _, state = load_resume(resume_path)
         if saved != config:
-            raise TrainingError(f"{resume_path} was written with another config (preset/overrides differ): "
-                                "resume with the same --preset and objective options")
+            diff = "; ".join(config_differences(saved, config))
+            raise TrainingError(f"{resume_path} was written with another config ({diff}): resume with the same "
+                                "--preset, --objective and objective options")
         old = state.get("train_config", {})
-        if old.get("data") != train.data or old.get("seed") != train.seed:
-            raise TrainingError(f"{resume_path} was trained on data {old.get('data')!r} with seed {old.get('seed')}; "
-                                "resume with the same --data and --seed")
+        for key in ("data", "seed", "holdout"):
+            if old.get(key, 0 if key == "holdout" else None) != getattr(train, key):
+                raise TrainingError(f"{resume_path} was trained with {key} {old.get(key)!r}, not "
+                                    f"{getattr(train, key)!r}: resume with the same --{key}")
     args.out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, train, dataset, args.out, device, dist)
     if args.resume:

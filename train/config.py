@@ -26,6 +26,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # 0 = off
     ema_decay: float = 0.999
     missing_rate: float = 0.0
+    holdout: int = 0  # the last N training images are the validation split, never trained on
     checkpoint_every: int = 500
     log_every: int = 50
     sample_every: int = 1000
@@ -44,6 +45,8 @@ class TrainConfig:
         for name in ("checkpoint_every", "log_every", "sample_every", "probe_every", "keep_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.holdout < 0:
+            raise ValueError("--holdout must be >= 0")
         if self.keep_every and (not self.checkpoint_every or self.keep_every % self.checkpoint_every):
             raise ValueError("--keep-every must be a multiple of --checkpoint-every (snapshots are taken when "
                              "a checkpoint is written)")

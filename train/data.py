@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 TORCHVISION_SOURCES = ("mnist", "fashion-mnist", "cifar10", "celeba")
+VAL_HOLDOUT = 5000  # MNIST's validation split: the last 5,000 training digits (`--holdout 5000`)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -180,3 +181,24 @@ def simulate_missing(dataset: Dataset, rate: float, num_patches: int, seed: int)
         observed = torch.where(both.any(1, keepdim=True), both, dataset.observed)
     dataset.observed = observed
     return dataset
+
+
+def hold_out(dataset: Dataset, holdout: int) -> Dataset:
+    """The training part of `dataset` when its last `holdout` images are the validation split (0 = all).
+
+    `train.evaluate --split val` scores on exactly those last images (`validation_indices`)."""
+    if holdout < 0 or holdout >= len(dataset):
+        raise DataError(f"--holdout must lie in [0, {len(dataset) - 1}] for {dataset.name} ({len(dataset)} images), "
+                        f"got {holdout}")
+    if holdout == 0:
+        return dataset
+    keep = slice(0, len(dataset) - holdout)
+    return Dataset(dataset.images[keep], None if dataset.labels is None else dataset.labels[keep],
+                   None if dataset.observed is None else dataset.observed[keep], dataset.num_classes, dataset.name)
+
+
+def validation_indices(n: int, holdout: int) -> range:
+    """Indices of the validation split of an n-image training set whose last `holdout` images are held out."""
+    if not 0 < holdout < n:
+        raise DataError(f"a validation split of {holdout} images needs a training set of more than {holdout}, got {n}")
+    return range(n - holdout, n)

@@ -28,13 +28,17 @@ import biglearn
 from biglearn import masks
 from biglearn.figures import ratio_sweep, seed_grid, sweep_source
 from biglearn.patches import patch_to_pixel_mask
+from biglearn.presets import get_preset
 from biglearn.render import grid_image, save_png
 
 from . import metrics
+from .data import VAL_HOLDOUT, validation_indices
 from .eval_classifier import DATA_DIR, DEFAULT_PATH, IMAGE_SHAPE, EvalClassifier, load_npz, load_or_fit, to_float_images
+from .nearest import NAME as NEAREST
+from .nearest import NearestNeighbourModel
 from .report import render_report
 
-Model = biglearn.BigLearnModel
+Model = biglearn.BigLearnModel | NearestNeighbourModel
 RATIOS = (0.1, 0.25, 0.5, 0.75, 0.9)
 MODES = ("random", "first")
 DIV_SEEDS = 8
@@ -413,8 +417,17 @@ def evaluate(model: Model, clf: EvalClassifier, data: EvalData, out_dir: Path,
              + (2 * n if k else 0) + 4 * n_abused)
     timings: dict[str, float] = {}
     start = time.time()
-    _, ref_feats = clf.predict(data.test[:n])
     result: dict = dict(header or {})
+    if not model.can_generate:  # a classifier-only (supervised) checkpoint: its own classifier is all there is
+        with tqdm(total=2 * n, unit="img", disable=not progress) as bar, timed(timings, "classify"):
+            result["classify"] = eval_classify(model, data, n, bar)
+        skipped = {"skipped": f"objective {model.objective!r} cannot generate"}
+        result.update(joint=skipped, complete=skipped, conditional=skipped, abused=skipped, figures=[], targets=[])
+        timings["total"] = round(time.time() - start, 1)
+        result["seconds"] = timings
+        (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
+    _, ref_feats = clf.predict(data.test[:n])
     conditional_samples = None
     with tqdm(total=total, unit="img", disable=not progress) as bar:
         with timed(timings, "joint"):
@@ -454,7 +467,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "accuracy / FD / diversity against the source ratio, class-conditional generation, the "
                     "model's own classifier and the paper's abused sources. Writes OUT/metrics.json and PNG "
                     "figures and prints the issue-4 targets table.")
-    p.add_argument("checkpoint", help="inference checkpoint (.safetensors) or Hugging Face Hub id")
+    p.add_argument("checkpoint", help="inference checkpoint (.safetensors) or Hugging Face Hub id, or "
+                                      f"'{NEAREST}': the non-learned floor (complete with the training image "
+                                      f"whose source pixels are nearest, from --train-data less the validation "
+                                      f"split)")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help=f"score on the test set (--data), or on the validation split: the last {VAL_HOLDOUT} "
+                        "images of --train-data, held out of training by `python -m train --holdout "
+                        f"{VAL_HOLDOUT}`. Choose between runs on val; score test once, for the tables")
     p.add_argument("--out", required=True, type=Path, help="output directory for metrics.json and figures")
     p.add_argument("--data", type=Path, default=DATA_DIR / "mnist_test.npz",
                    help="labelled test set: .npz with uint8 'images' (N, 28, 28) and int 'labels' "
@@ -476,6 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         f"(default {Sizes.complete}, --quick {QUICK.complete})")
     p.add_argument("--div-images", type=int, help=f"test images completed with {DIV_SEEDS} seeds for div@r "
                                                   f"(default {Sizes.div_images}, --quick {QUICK.div_images})")
+    p.add_argument("--holdout", type=int, default=VAL_HOLDOUT,
+                   help="size of the validation split at the end of --train-data (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -496,6 +518,13 @@ def load_images(path: Path, what: str, shape: tuple[int, int, int],
     return to_float_images(images if images.ndim == 3 else images[..., 0]), torch.from_numpy(labels)
 
 
+def nearest_model(train_data: Path, holdout: int = VAL_HOLDOUT) -> NearestNeighbourModel:
+    """The nearest-neighbour floor over the training part of `train_data` (the validation split left out)."""
+    images, labels = load_images(train_data, "train data file", IMAGE_SHAPE)
+    keep = validation_indices(len(images), holdout).start
+    return NearestNeighbourModel(images[:keep], labels[:keep], get_preset("mnist-cpu").model)
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Parse arguments, load everything, evaluate, print the targets table; errors raise ValueError."""
     args = build_parser().parse_args(argv)
@@ -505,11 +534,20 @@ def run(argv: list[str] | None = None) -> dict:
         if value is not None and value < 2:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 2, got {value}")
     sizes = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
-    model = biglearn.load(args.checkpoint, device=args.device)
+    if args.checkpoint == NEAREST:
+        model = nearest_model(args.train_data, args.holdout)
+    else:
+        model = biglearn.load(args.checkpoint, device=args.device)
     c = model.config
     shape = (c.channels, c.height, c.width)
-    test, labels = load_images(args.data, "data file", shape)
-    train, _ = load_images(args.train_data, "train data file", shape, limit=sizes.samples)
+    if args.split == "val":
+        everything, all_labels = load_images(args.train_data, "train data file", shape)
+        val = validation_indices(len(everything), args.holdout)
+        test, labels = everything[val.start:], all_labels[val.start:]
+        train = everything[:min(sizes.samples, val.start)]
+    else:
+        test, labels = load_images(args.data, "data file", shape)
+        train, _ = load_images(args.train_data, "train data file", shape, limit=sizes.samples)
     ood, _ = load_images(args.ood_data, "out-of-domain data file", shape)
     if shape != IMAGE_SHAPE:
         raise ValueError(f"the evaluation classifier scores 1x28x28 digits; this checkpoint makes "
@@ -519,9 +557,16 @@ def run(argv: list[str] | None = None) -> dict:
                          "classes")
     clf, clf_info = load_or_fit(args.classifier, train_data=args.train_data, test_data=args.data,
                                 progress=not args.no_progress)
-    header = {"checkpoint": str(args.checkpoint), "checkpoint_info": model.info, "data": str(args.data),
+    header = {"checkpoint": str(args.checkpoint), "checkpoint_info": model.info, "objective": model.objective,
+              "split": args.split, "data": str(args.data) if args.split == "test" else
+              f"{args.train_data} [last {args.holdout}]",
               "eval_classifier": {"path": str(args.classifier), **clf_info}, "sizes": dataclasses.asdict(sizes)}
     result = evaluate(model, clf, EvalData(test, labels, train, ood), args.out, sizes, not args.no_progress, header)
+    command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
+    if not model.can_generate:
+        print(f"classify: acc@1.0 {result['classify']['acc@1.0']:.4f}, acc@0.5 {result['classify']['acc@0.5']:.4f} "
+              f"(objective {model.objective!r} cannot generate: the other sections are skipped)")
+        return result
     j = result["joint"]
     print(f"joint: fd {j['fd']:.2f} (train-vs-test floor {j['fd_train_vs_test']:.2f}), classes present "
           f"{j['classes_present']}/10, entropy {j['entropy']:.3f} of {j['entropy_max']:.3f}, mean confidence "
@@ -531,7 +576,6 @@ def run(argv: list[str] | None = None) -> dict:
         print(f"complete {mode:6}: " + "  ".join(f"r={r}: acc {res[f'acc@{r}']:.3f} fd {res[f'fd@{r}']:.1f} "
                                                  f"div {res[f'div@{r}']:.4f}" for r in RATIOS))
     print(format_table(result["targets"]))
-    command = "python -m train.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     (args.out / "report.md").write_text(render_report(result, RATIOS, command))
     print(f"wrote {args.out / 'metrics.json'}, report.md and {len(result['figures'])} figures in "
           f"{result['seconds']['total']:.0f} s")

@@ -35,7 +35,7 @@ from biglearn.config import BigLearnConfig
 from biglearn.discriminator import UniversalDiscriminator
 from biglearn.generator import UniversalGenerator
 from biglearn.inference import BigLearnModel
-from biglearn.masks import sample_tasks
+from biglearn.masks import Tasks, joint_only, sample_tasks
 from biglearn.patches import to_model_range
 
 from .config import TrainConfig
@@ -157,12 +157,27 @@ class Trainer:
                                     "learning rate, --grad-clip or a stronger R1)")
 
     def train_step(self) -> dict[str, float]:
-        """One D update and one G update; returns the loss terms as floats."""
+        """One update of the configured objective (DESIGN.md §4; docs/claims.md); returns the loss terms."""
         cfg = self.config
         images, labels, observed = self.batch(self.step)
         has_label = None if labels is None else labels >= 0
         tasks = sample_tasks(images.shape[0], cfg.model.num_patches, cfg.masks, observed=observed,
                              has_label=has_label, device=self.device)
+        if cfg.loss.objective == "joint":
+            tasks = joint_only(tasks, observed)
+        if cfg.loss.adversarial:
+            terms = self._adversarial_step(images, labels, observed, tasks)
+        else:
+            terms = self._direct_step(images, labels, observed, tasks)
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()), 1.0 - self.train.ema_decay)
+        self.step += 1
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def _adversarial_step(self, images: torch.Tensor, labels: torch.Tensor | None, observed: torch.Tensor | None,
+                          tasks: Tasks) -> dict[str, torch.Tensor]:
+        """One D update and one G update through the same fakes (big learning and its joint-only case)."""
+        cfg = self.config
         fakes = obj.draw_fakes(self.G, images, tasks, labels, cfg.loss)
         # discriminator
         d_terms = obj.discriminator_losses(self.D, images, fakes.detach(), tasks, labels, cfg.loss)
@@ -183,13 +198,32 @@ class Trainer:
             g_loss = g_loss + cfg.loss.label_weight * g_terms["label_ce"]
         self.D.requires_grad_(True)
         self._check_finite(g_terms)
+        self._update_generator(g_loss)
+        return {**d_terms, **g_terms}
+
+    def _direct_step(self, images: torch.Tensor, labels: torch.Tensor | None, observed: torch.Tensor | None,
+                     tasks: Tasks) -> dict[str, torch.Tensor]:
+        """One G update without a discriminator: MAE (MSE on the targets) or supervised cross-entropy."""
+        cfg = self.config
+        if cfg.loss.objective == "supervised":
+            if labels is None:
+                raise TrainingError("--objective supervised needs labelled data")
+            terms = {"label_ce": obj.supervised_loss(self.G, images, labels, observed)}
+            loss = terms["label_ce"]
+        else:
+            terms = {"mse": obj.mae_loss(self.G, images, tasks, labels)}
+            loss = terms["mse"]
+            if labels is not None and cfg.loss.label_weight > 0:
+                terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
+                loss = loss + cfg.loss.label_weight * terms["label_ce"]
+        self._check_finite(terms)
+        self._update_generator(loss)
+        return terms
+
+    def _update_generator(self, loss: torch.Tensor) -> None:
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        loss.backward()
         self._apply(self.opt_g, list(self.G.parameters()), self.train.lr_g)
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()), 1.0 - self.train.ema_decay)
-        self.step += 1
-        return {k: float(v.detach()) for k, v in {**d_terms, **g_terms}.items()}
 
     # --- checkpoints ---------------------------------------------------------------------------
 
@@ -255,6 +289,8 @@ class Trainer:
 
         m = self.inference_model()
         out: dict[str, float] = {}
+        if not m.can_generate:
+            return out
         imgs = self.probe_images.float() / 255
         for r in (0.1, 0.5, 0.9):
             src = random_source(len(imgs), self.config.model.num_patches, r, generator=torch.Generator().manual_seed(1))
@@ -276,6 +312,8 @@ class Trainer:
         from biglearn.render import grid_image, save_png
 
         m = self.inference_model()
+        if not m.can_generate:
+            return
         imgs = self.probe_images.float() / 255
         grid, outlines = ratio_sweep(m, imgs, seeds=[0])
         p = self.config.model.patch_size

@@ -1,0 +1,290 @@
+"""`python -m train.compare`: the paper's claims on MNIST at equal compute (docs/claims.md).
+
+Trains every arm (big learning, its ablation without communication, its special cases joint / MAE /
+supervised, and big learning on incomplete data) for the same budget of training seconds on the same data,
+seed, widths and validation hold-out, then evaluates every arm, and the nearest-neighbour floor, with the same
+`train.evaluate`, measures the training-test gap of completion and writes the tables, a side-by-side
+figure and the verdicts into one Markdown file. An interrupted comparison continues where it stopped: finished
+arms are kept, unfinished ones resume (`python -m train --resume`) with the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import biglearn
+from biglearn.checkpoint import load_inference
+from biglearn.figures import sweep_source
+from biglearn.render import grid_image, save_png
+
+from . import claims
+from .config import parse_duration
+from .data import VAL_HOLDOUT
+from .eval_classifier import DATA_DIR, DEFAULT_PATH, IMAGE_SHAPE, load_or_fit
+from .evaluate import RATIOS, EvalData, Sizes, eval_complete, load_images, nearest_model, titled
+from .evaluate import run as run_evaluation
+from .loop import INFERENCE_FILE, RESUME_FILE
+from .nearest import NAME as NEAREST
+
+# arm name -> the trainer options that make it (everything else is shared)
+ARMS: dict[str, list[str]] = {
+    "biglearn": ["--objective", "biglearn"],
+    "biglearn-no-comm": ["--objective", "biglearn-no-comm"],
+    "joint": ["--objective", "joint"],
+    "mae": ["--objective", "mae"],
+    "supervised": ["--objective", "supervised"],
+    "biglearn-missing-0.5": ["--objective", "biglearn", "--missing-rate", "0.5"],
+}
+GAP_IMAGES = 2000  # training digits and test digits completed for the training-test gap
+FIGURE_DIGITS = 6
+FIGURE_RATIO = 0.25
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one comparison trains and how it is evaluated."""
+
+    data: Path
+    test_data: Path
+    ood_data: Path
+    classifier: Path
+    runs: Path
+    doc: Path
+    preset: str
+    budget_s: float
+    steps: int
+    holdout: int
+    parallel: int
+    seed: int
+    sizes: Sizes
+    gap_images: int
+    arms: tuple[str, ...]
+
+
+class CompareError(ValueError):
+    """The comparison cannot run as asked."""
+
+
+# --- training ----------------------------------------------------------------------------------------------
+
+def arm_command(plan: Plan, arm: str, resume: bool) -> list[str]:
+    """The `python -m train` command line of one arm."""
+    cmd = [sys.executable, "-m", "train", "--data", str(plan.data), "--out", str(plan.runs / arm),
+           "--preset", plan.preset, "--seed", str(plan.seed), "--holdout", str(plan.holdout),
+           "--time-budget", str(plan.budget_s), "--steps", str(plan.steps), *ARMS[arm]]
+    return cmd + (["--resume"] if resume else [])
+
+
+def arm_finished(plan: Plan, arm: str) -> bool:
+    """Whether the arm's inference file already holds its whole budget (steps or seconds)."""
+    path = plan.runs / arm / INFERENCE_FILE
+    if not path.exists():
+        return False
+    info = load_inference(path)[2]
+    if plan.steps:
+        return int(info.get("steps", 0)) >= plan.steps
+    return float(info.get("train_seconds", 0.0)) >= plan.budget_s - 1.0
+
+
+def train_arms(plan: Plan) -> None:
+    """Train the unfinished arms, `plan.parallel` at a time, each on cores // parallel threads; logs per arm."""
+    todo = [a for a in plan.arms if a in ARMS and not arm_finished(plan, a)]
+    threads = max(1, (os.cpu_count() or 1) // plan.parallel)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    running: list[tuple[str, subprocess.Popen, object]] = []
+    root = Path(__file__).resolve().parents[1]
+    while todo or running:
+        while todo and len(running) < plan.parallel:
+            arm = todo.pop(0)
+            out = plan.runs / arm
+            out.mkdir(parents=True, exist_ok=True)
+            log = open(out / "train.log", "a")  # noqa: SIM115 - closed when the process ends
+            cmd = arm_command(plan, arm, resume=(out / RESUME_FILE).exists())
+            print(f"[compare] training {arm} ({threads} thread(s)): {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+            running.append((arm, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root), log))
+        time.sleep(0.2)
+        for item in list(running):
+            arm, proc, log = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            if proc.returncode != 0:
+                tail = (plan.runs / arm / "train.log").read_text().strip().splitlines()[-1:]
+                raise CompareError(f"arm {arm} failed (exit {proc.returncode}): {' '.join(tail)}; "
+                                   f"log: {plan.runs / arm / 'train.log'}")
+            print(f"[compare] {arm} done", file=sys.stderr, flush=True)
+
+
+# --- evaluation --------------------------------------------------------------------------------------------
+
+def checkpoint_of(plan: Plan, arm: str) -> str:
+    return NEAREST if arm == NEAREST else str(plan.runs / arm / INFERENCE_FILE)
+
+
+def evaluate_arm(plan: Plan, arm: str) -> dict:
+    """`train.evaluate` of one arm on the test set (written to RUNS/ARM/eval-test), plus the training-test gap."""
+    out = plan.runs / arm / "eval-test"
+    s = plan.sizes
+    argv = [checkpoint_of(plan, arm), "--out", str(out), "--data", str(plan.test_data),
+            "--train-data", str(plan.data), "--ood-data", str(plan.ood_data), "--classifier", str(plan.classifier),
+            "--holdout", str(plan.holdout), "--num-samples", str(s.samples), "--complete-samples", str(s.complete),
+            "--div-images", str(s.div_images), "--no-progress"]
+    if s != Sizes():
+        argv.append("--quick")
+    result = run_evaluation(argv)
+    result["gap"] = training_test_gap(plan, arm)
+    return result
+
+
+def training_test_gap(plan: Plan, arm: str) -> dict:
+    """Completion metrics (random sources) on training digits the arm saw against as many test digits."""
+    model = nearest_model(plan.data, plan.holdout) if arm == NEAREST else biglearn.load(checkpoint_of(plan, arm))
+    if not model.can_generate:
+        return {"skipped": f"objective {model.objective!r} cannot complete"}
+    clf, _ = load_or_fit(plan.classifier, train_data=plan.data, test_data=plan.test_data, progress=False)
+    n = plan.gap_images
+    train, train_labels = load_images(plan.data, "train data file", IMAGE_SHAPE, limit=n)
+    test, test_labels = load_images(plan.test_data, "data file", IMAGE_SHAPE, limit=n)
+    sizes = dataclasses.replace(plan.sizes, complete=n, div_images=min(plan.sizes.div_images, n))
+    _, ref = clf.predict(test)
+    with tqdm(disable=True) as bar:
+        on_train = eval_complete(model, clf, ref, EvalData(train, train_labels, train, test), sizes, bar)["random"]
+        on_test = eval_complete(model, clf, ref, EvalData(test, test_labels, train, test), sizes, bar)["random"]
+    return {"n": n, "train": {f"acc@{r}": on_train[f"acc@{r}"] for r in RATIOS},
+            "test": {f"acc@{r}": on_test[f"acc@{r}"] for r in RATIOS}}
+
+
+def side_by_side(plan: Plan, arms: list[str], path: Path) -> None:
+    """The same test digits and the same random sources (r = FIGURE_RATIO) completed by every arm, seed 0."""
+    test, _ = load_images(plan.test_data, "data file", IMAGE_SHAPE, limit=FIGURE_DIGITS)
+    panels = []
+    for arm in arms:
+        model = nearest_model(plan.data, plan.holdout) if arm == NEAREST else biglearn.load(checkpoint_of(plan, arm))
+        if not model.can_generate:
+            continue
+        c = model.config
+        source = sweep_source(len(test), c.num_patches, FIGURE_RATIO, "random", seed=7)
+        done = model.complete(test, source, seeds=[0])[:, 0]
+        panels.append((arm, done))
+    c = biglearn.get_preset(plan.preset).model
+    source = sweep_source(len(test), c.num_patches, FIGURE_RATIO, "random", seed=7)
+    shown = torch.where(biglearn.patches.patch_to_pixel_mask(source, c.patch_size, c.grid), test,
+                        torch.full_like(test, 0.5))
+    columns = [shown] + [p[1] for p in panels] + [test]
+    grid = torch.stack(columns, dim=1)
+    outlines = source.view(len(test), 1, *c.grid).expand(-1, len(columns), -1, -1).clone().numpy()
+    outlines[:, -1] = False
+    title = "columns: the source (r = 0.25), " + ", ".join(p[0] for p in panels) + ", the real digit"
+    save_png(titled([(title, grid_image(grid, outlines=outlines, patch_size=c.patch_size))]), path)
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m train.compare` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="python -m train.compare",
+        description="Train every arm of the claims comparison for the same budget of training seconds (same data, "
+                    "seed, widths and validation hold-out), evaluate each with train.evaluate on the test set, and "
+                    "write the tables, a side-by-side figure and the verdicts to --doc. Re-running continues: "
+                    "finished arms are kept, unfinished ones resume.")
+    p.add_argument("--runs", type=Path, default=Path("runs/compare"), help="one run directory per arm under this")
+    p.add_argument("--doc", type=Path, default=Path("docs/claims.md"), help="the Markdown file to write")
+    p.add_argument("--budget", default="40m", help="training seconds per arm, e.g. 40m (ignored with --steps)")
+    p.add_argument("--steps", type=int, default=0, help="train each arm this many steps instead of a time budget")
+    p.add_argument("--parallel", type=int, default=2, help="arms trained at once (each on cores / N threads)")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
+    p.add_argument("--preset", default="mnist-cpu", help="model widths shared by every arm")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, default=DATA_DIR / "mnist_train.npz", help="labelled training .npz")
+    p.add_argument("--test-data", type=Path, default=DATA_DIR / "mnist_test.npz", help="labelled test .npz")
+    p.add_argument("--ood-data", type=Path, default=DATA_DIR / "fashion_mnist_test.npz")
+    p.add_argument("--classifier", type=Path, default=DEFAULT_PATH, help="the evaluation classifier")
+    p.add_argument("--holdout", type=int, default=VAL_HOLDOUT, help="validation images held out of training")
+    p.add_argument("--quick", action="store_true",
+                   help="check the machinery in seconds: the smoke preset, 4 steps per arm, tiny evaluation sizes")
+    p.add_argument("--no-train", action="store_true", help="only evaluate and write (every arm must be trained)")
+    return p
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Validate the arguments into a Plan; CompareError names the bad one."""
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise CompareError(f"unknown arm(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ARMS)}")
+    budget = parse_duration(args.budget)
+    steps = 4 if args.quick and not args.steps else args.steps
+    if steps < 0 or (steps == 0 and budget <= 0):
+        raise CompareError("give a positive --budget (training seconds per arm) or --steps")
+    if args.parallel < 1:
+        raise CompareError("--parallel must be >= 1")
+    for path in (args.data, args.test_data, args.ood_data):
+        if not Path(path).is_file():
+            raise CompareError(f"data file not found: {path}")
+    sizes = Sizes(samples=200, complete=64, div_images=16, conditional_per_class=4, abused=16, figure_rows=4) \
+        if args.quick else Sizes()
+    for folder in (args.runs, args.doc.parent):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise CompareError(f"cannot write into {folder}: {exc.strerror or exc}") from exc
+    return Plan(data=args.data, test_data=args.test_data, ood_data=args.ood_data, classifier=args.classifier,
+                runs=args.runs, doc=args.doc, preset="smoke" if args.quick else args.preset, budget_s=budget,
+                steps=steps, holdout=args.holdout, parallel=args.parallel, seed=args.seed, sizes=sizes,
+                gap_images=32 if args.quick else GAP_IMAGES, arms=arms)
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Train (unless --no-train), evaluate every arm and the floor, write the document; returns the results."""
+    args = build_parser().parse_args(argv)
+    plan = make_plan(args)
+    if not args.no_train:
+        train_arms(plan)
+    missing = [a for a in plan.arms if not (plan.runs / a / INFERENCE_FILE).exists()]
+    if missing:
+        raise CompareError(f"arm(s) not trained yet: {', '.join(missing)} (run without --no-train)")
+    results = {}
+    for arm in (*plan.arms, NEAREST):
+        print(f"[compare] evaluating {arm}", file=sys.stderr, flush=True)
+        results[arm] = evaluate_arm(plan, arm)
+    figure = plan.doc.parent / "claims" / "side_by_side.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    side_by_side(plan, [*plan.arms, NEAREST], figure)
+    (plan.doc.parent / "claims" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    command = "python -m train.compare " + " ".join(argv if argv is not None else sys.argv[1:])
+    plan.doc.write_text(claims.render(results, plan, command, figure.relative_to(plan.doc.parent)))
+    print(f"[compare] wrote {plan.doc}", file=sys.stderr)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: one-line errors, exit 2."""
+    try:
+        run(argv)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (run the same command again to continue)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
