@@ -369,7 +369,7 @@ def check_targets(m: dict) -> list[dict]:
     divs = [rand[f"div@{r}"] for r in RATIOS]
     add("complete random div@r strictly decreasing", [round(v, 4) for v in divs], "div@0.1 > ... > div@0.9",
         all(a > b for a, b in zip(divs, divs[1:], strict=False)))
-    ratio = divs[0] / divs[-1] if divs[-1] > 0 else math.inf
+    ratio = divs[0] / divs[-1] if divs[-1] > 0 else (math.inf if divs[0] > 0 else 0.0)  # 0/0: no diversity
     add("complete random div@0.1 / div@0.9", ratio, ">= 3", ratio >= 3)
     fr = m["joint"]["class_fractions"]
     add("joint class fractions", [min(fr), max(fr)], "all 10 in [0.05, 0.15]",

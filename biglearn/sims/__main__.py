@@ -1,0 +1,162 @@
+"""`python -m biglearn.sims EXPERIMENT --out DIR`: the 2-D simulations of big learning (docs/simulations.md).
+
+Experiments: `landscape` (loss surfaces of joint matching and big learning, §3.3) and `gmm25` (the 25-GMM
+race, §4.1). Each writes DIR/metrics.json, a Markdown table and its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import gmm25, landscape
+
+EXPERIMENTS = ("landscape", "gmm25")
+MAX_SEEDS = 100
+MAX_ITERS = 100_000
+TABLE_AT = (1_000, 5_000, 10_000)
+SNAPSHOTS = (0, 500, 2_000, 6_000, 10_000)
+
+
+class SimError(ValueError):
+    """The simulation cannot run as asked."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    p = argparse.ArgumentParser(prog="python -m biglearn.sims", description=__doc__.split("\n\n")[1])
+    p.add_argument("experiment", help=" | ".join(EXPERIMENTS))
+    p.add_argument("--out", required=True, type=Path, help="output directory (metrics.json, table.md, figures)")
+    p.add_argument("--seeds", type=int, help=f"gmm25: runs per arm, batched (default 10, at most {MAX_SEEDS})")
+    p.add_argument("--iters", type=int, help=f"gmm25: outer iterations (default 10000, at most {MAX_ITERS})")
+    p.add_argument("--arms", default=",".join(gmm25.ARMS), help=f"gmm25: comma-separated subset of "
+                                                                 f"{', '.join(gmm25.ARMS)}")
+    p.add_argument("--seed", type=int, default=0, help="base seed")
+    p.add_argument("--quick", action="store_true", help="a small version in seconds (fewer seeds, iterations, "
+                                                         "samples, grid points)")
+    return p
+
+
+def checked_out(path: Path) -> Path:
+    """Create the output directory and prove it writable; SimError otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / ".write-test").write_text("")
+        (path / ".write-test").unlink()
+    except OSError as exc:
+        raise SimError(f"cannot write into {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def bounded(name: str, value: int | None, default: int, limit: int) -> int:
+    value = default if value is None else value
+    if not 0 < value <= limit:
+        raise SimError(f"--{name} must lie in [1, {limit}], got {value}")
+    return value
+
+
+def run_landscape(args: argparse.Namespace) -> dict:
+    from .plots import landscape_figure
+
+    start = time.perf_counter()
+    result = landscape.run(points=40 if args.quick else 100)
+    seconds = time.perf_counter() - start
+    landscape_figure(result, args.out / "landscapes.png")
+    metrics = {"experiment": "landscape", "grid_points": len(result["ticks"]), "seconds": round(seconds, 2),
+               "global_optima": landscape.OPTIMA, "local_minima": result["minima"]}
+    lines = ["| surface | local minima | where (μ₁, μ₂) |", "| --- | ---: | --- |"]
+    for key, minima in result["minima"].items():
+        lines.append(f"| {key} | {len(minima)} | " + ", ".join(f"({m[0]:.2f}, {m[1]:.2f})" for m in minima) + " |")
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    return metrics
+
+
+def summary(result: dict, at: list[int]) -> dict:
+    """mean and std over seeds of every metric, per arm, at the logged iterations `at`."""
+    out: dict = {}
+    for arm in result["arms"]:
+        out[arm] = {}
+        for it in at:
+            k = result["iterations"].index(it)
+            out[arm][str(it)] = {m: {"mean": round(float(torch.tensor(v[k]).mean()), 4),
+                                     "std": round(float(torch.tensor(v[k]).std(correction=0)), 4)}
+                                 for m, v in result["curves"][arm].items()}
+    return out
+
+
+def run_gmm25(args: argparse.Namespace) -> dict:
+    from . import plots
+
+    seeds = bounded("seeds", args.seeds, 3 if args.quick else 10, MAX_SEEDS)
+    iters = bounded("iters", args.iters, 200 if args.quick else 10_000, MAX_ITERS)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in gmm25.ARMS]
+    if unknown or not arms:
+        raise SimError(f"unknown arm(s) {', '.join(unknown) or '(none)'}; known: {', '.join(gmm25.ARMS)}")
+    every = max(1, min(100, iters // 20))
+    cfg = gmm25.RaceConfig(iters=iters, eval_every=every, eval_samples=2_000 if args.quick else 10_000)
+    last = [time.perf_counter()]
+
+    def progress(it: int, total: int) -> None:
+        if time.perf_counter() - last[0] >= 10 or it == total:
+            last[0] = time.perf_counter()
+            print(f"gmm25: iteration {it}/{total}", file=sys.stderr, flush=True)
+
+    result = gmm25.race(arms, seeds, cfg, seed=args.seed, progress=progress)
+    at = sorted({it for it in (*TABLE_AT, iters) if it in result["iterations"]})
+    table = summary(result, at)
+    plots.race_curves(result, "modes", args.out / "modes_covered.png", "modes covered (of 25)")
+    plots.race_curves(result, "reverse_kl", args.out / "reverse_kl.png", "reverse KL")
+    snaps = sorted({min(s, iters) for s in SNAPSHOTS})
+    plots.contour_snapshots(result, snaps, args.out / "contours.png")
+    if "joint" in arms and "biglearn" in arms:
+        plots.race_gif(result, ["joint", "biglearn"], args.out / "race.gif")
+    lines = ["| arm | iteration | modes covered | reverse KL | forward KL | samples within 3σ |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for arm in arms:
+        for it in at:
+            m = table[arm][str(it)]
+            lines.append(f"| {arm} | {it} | " + " | ".join(f"{m[k]['mean']:.2f} ± {m[k]['std']:.2f}" for k in
+                                                         ("modes", "reverse_kl", "forward_kl", "quality")) + " |")
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    return {"experiment": "gmm25", "arms": arms, "seeds": seeds, "config": dataclasses.asdict(cfg),
+            "seconds": round(result["seconds"], 1), "us_per_seed_step": round(result["us_per_seed_step"], 1),
+            "iterations": result["iterations"], "curves": result["curves"], "table": table}
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Parse, run the experiment, write DIR/metrics.json; SimError on bad input."""
+    args = build_parser().parse_args(argv)
+    if args.experiment not in EXPERIMENTS:
+        raise SimError(f"unknown experiment {args.experiment!r}; known: {', '.join(EXPERIMENTS)}")
+    checked_out(args.out)
+    metrics = run_landscape(args) if args.experiment == "landscape" else run_gmm25(args)
+    text = json.dumps(metrics, indent=1, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o)
+    (args.out / "metrics.json").write_text(text + "\n")
+    print(f"{args.experiment}: wrote {args.out / 'metrics.json'} and its figures in {metrics['seconds']} s",
+          file=sys.stderr)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: a one-line error and exit 2 instead of a traceback."""
+    try:
+        run(argv)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

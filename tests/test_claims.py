@@ -1,0 +1,168 @@
+"""The comparison of objectives (issue 11): every objective trains and loads, the special cases behave as
+defined, the nearest-neighbour floor, the validation split, and `train.compare --quick`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import biglearn
+from biglearn.config import OBJECTIVES, LossConfig
+from biglearn.masks import sample_tasks
+from biglearn.presets import get_preset
+from train import cli, compare
+from train.data import DataError, Dataset, hold_out, validation_indices
+from train.loop import INFERENCE_FILE
+from train.nearest import NearestNeighbourModel
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ROOT / "tests" / "fixtures" / "digits200.npz"
+FAST = ["--preset", "smoke", "--log-every", "1", "--probe-every", "0", "--sample-every", "0", "--steps", "5"]
+
+
+def train(out: Path, *extra: str) -> int:
+    return cli.main(["--data", str(DIGITS), "--out", str(out), *FAST, *extra])
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_every_objective_trains_and_writes_a_checkpoint_that_loads(tmp_path, objective):
+    assert train(tmp_path / objective, "--objective", objective) == 0
+    m = biglearn.load(tmp_path / objective / INFERENCE_FILE)
+    assert m.objective == objective and m.full_config.loss.objective == objective
+    images = torch.rand(2, 1, 28, 28)
+    source = biglearn.masks.first_portion_source(2, 49, 0.5)
+    assert m.classify(images).shape == (2, 10)
+    if objective == "supervised":
+        assert not m.can_generate
+        with pytest.raises(ValueError, match="cannot complete"):
+            m.complete(images, source, seeds=[0])
+        return
+    samples = m.complete(images, source, seeds=[0, 1])
+    assert samples.shape == (2, 2, 1, 28, 28)
+    spread = float((samples[:, 0] - samples[:, 1]).abs().max())
+    assert (spread == 0.0) == (objective == "mae")  # MAE's samples do not depend on the seed; a GAN's do
+
+
+def test_joint_objective_never_samples_a_source(monkeypatch, tmp_path):
+    seen = []
+    real = biglearn.objectives.draw_fakes
+
+    def spy(generator, images, tasks, labels, config):
+        seen.append(tasks.source.clone())
+        return real(generator, images, tasks, labels, config)
+
+    monkeypatch.setattr(biglearn.objectives, "draw_fakes", spy)
+    assert train(tmp_path / "j", "--objective", "joint") == 0
+    assert len(seen) == 5 and not any(bool(s.any()) for s in seen)
+
+
+def test_joint_only_tasks_target_the_observed_patches():
+    observed = torch.rand(16, 49) < 0.6
+    observed[:, 0] = True
+    tasks = biglearn.masks.joint_only(sample_tasks(16, 49, get_preset("smoke").masks, observed=observed), observed)
+    assert not bool(tasks.source.any()) and torch.equal(tasks.target, observed)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--objective", "nope"], "invalid choice"),
+    (["--objective", "mae", "--r1-gamma", "1"], "trains no discriminator"),
+    (["--objective", "supervised", "--lr-d", "0.1"], "trains no discriminator"),
+    (["--objective", "joint", "--comm-weight", "1"], "no communication term"),
+    (["--holdout", "200"], "--holdout must lie in"),
+])
+def test_bad_objective_options_are_refused(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) if message == "invalid choice" else _no_raise():
+        assert train(tmp_path / "x", *extra) == 2
+    assert message in capsys.readouterr().err
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_resume_of_another_objective_names_it(tmp_path, capsys):
+    assert train(tmp_path / "r", "--objective", "biglearn") == 0
+    assert train(tmp_path / "r", "--objective", "mae", "--resume") == 2
+    err = capsys.readouterr().err
+    assert "loss.objective: 'biglearn' in the file, 'mae' asked" in err
+
+
+def test_loss_config_refuses_communication_outside_biglearn():
+    with pytest.raises(ValueError, match="no communication"):
+        LossConfig(objective="mae", comm_weight=1.0)
+    with pytest.raises(ValueError, match="unknown objective"):
+        LossConfig(objective="vae")
+
+
+def test_validation_split_never_overlaps_training():
+    images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 1, 28, 28).contiguous()
+    data = Dataset(images, torch.arange(100) % 10, None, 10, "t")
+    train_part = hold_out(data, 30)
+    val = validation_indices(100, 30)
+    seen = set(train_part.images[:, 0, 0, 0].tolist())
+    assert len(train_part) == 70 and seen.isdisjoint(val) and seen | set(val) == set(range(100))
+    with pytest.raises(DataError):
+        hold_out(data, 100)
+
+
+def test_nearest_neighbour_copies_sources_and_fills_from_one_training_image():
+    g = torch.Generator().manual_seed(0)
+    train_images = torch.rand(50, 1, 28, 28, generator=g)
+    nn = NearestNeighbourModel(train_images, torch.arange(50) % 10, get_preset("mnist-cpu").model)
+    query = train_images[[7, 21]].clone()
+    query[:, :, 14:] = torch.rand(2, 1, 14, 28, generator=g)  # the bottom half differs from every training image
+    source = biglearn.masks.first_portion_source(2, 49, 3 / 7)  # the top three patch rows
+    out = nn.complete(query, source, seeds=[0, 5])
+    assert torch.equal(out[:, 0], out[:, 1])  # deterministic
+    top = slice(0, 12)
+    assert torch.equal(out[:, 0, :, top], query[:, :, top])  # sources exact
+    assert torch.equal(out[0, 0, :, 12:], train_images[7, :, 12:]) and torch.equal(out[1, 0, :, 12:],
+                                                                                    train_images[21, :, 12:])
+    assert nn.classify(query, source).argmax(1).tolist() == [7, 1]
+
+
+def test_compare_quick_writes_a_well_formed_table(tmp_path):
+    doc = tmp_path / "claims.md"
+    results = compare.run(["--quick", "--runs", str(tmp_path / "runs"), "--doc", str(doc), "--data", str(DIGITS),
+                           "--test-data", str(DIGITS), "--ood-data", str(DIGITS), "--holdout", "50",
+                           "--arms", "biglearn,joint,mae,supervised"])
+    assert set(results) == {"biglearn", "joint", "mae", "supervised", "nearest-neighbour"}
+    text = doc.read_text()
+    table = [line for line in text.splitlines() if line.startswith("| biglearn |")]
+    assert len(table) == 5  # one row in each of the five tables
+    blocks, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line.count("|"))
+        elif current:
+            blocks.append(current)
+            current = []
+    assert len(blocks) == 6 and all(len(set(b)) == 1 for b in blocks)  # verdicts + five tables, columns aligned
+    for arm in ("biglearn", "joint", "mae"):
+        assert results[arm]["checkpoint_info"]["steps"] == 4
+        assert 0.0 <= results[arm]["gap"]["train"]["acc@0.5"] <= 1.0
+    assert results["supervised"]["complete"] == {"skipped": "objective 'supervised' cannot generate"}
+    assert (tmp_path / "claims" / "side_by_side.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "claims" / "results.json").read_text())
+    assert np.isclose(saved["mae"]["complete"]["random"]["div@0.5"], 0.0)
+    assert "**" in text and "## Verdicts" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "0"], "positive --budget"),
+    (["--arms", "biglearn,vae"], "unknown arm"),
+    (["--doc", "/proc/nowhere/claims.md"], "cannot write into"),
+])
+def test_compare_refuses_bad_input(tmp_path, capsys, extra, message):
+    argv = ["--runs", str(tmp_path / "runs"), "--data", str(DIGITS), "--test-data", str(DIGITS), "--ood-data",
+            str(DIGITS), *extra]
+    assert compare.main(argv) == 2
+    assert message in capsys.readouterr().err

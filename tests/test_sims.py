@@ -1,0 +1,117 @@
+"""The 2-D simulations: the Gaussian-mixture closed forms, the KL estimators, the landscapes and the race."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from biglearn.sims import gmm25, landscape
+from biglearn.sims.gmm import Mixture, forward_kl, grid_mixture, random_orthogonal, reverse_kl, rotation
+
+
+def skewed_mixture() -> Mixture:
+    """Three correlated, unequally weighted components in 2-D."""
+    means = torch.tensor([[-1.0, 0.5], [1.5, -1.0], [0.0, 2.0]])
+    low = torch.tensor([[[0.6, 0.0], [0.3, 0.4]], [[0.3, 0.0], [-0.2, 0.5]], [[0.5, 0.0], [0.1, 0.2]]])
+    return Mixture(means, low @ low.transpose(-1, -2), torch.tensor([0.2, 0.5, 0.3]).log())
+
+
+def test_transformed_marginal_matches_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    m = skewed_mixture()
+    a = random_orthogonal(1, 2, generator=g)[0]
+    y = m.sample(200_000, g) @ a.T
+    marg = m.transform(a).marginal([0])
+    assert float(marg.means[:, 0] @ marg.logw.exp()) == pytest.approx(float(y[:, 0].mean()), abs=0.01)
+    hist = torch.histc(y[:, 0], bins=20, min=-3, max=3) / len(y) / 0.3
+    centres = torch.linspace(-3 + 0.15, 3 - 0.15, 20)
+    density = marg.log_prob(centres[:, None]).exp()
+    assert torch.allclose(hist, density, atol=0.02)
+
+
+def test_conditional_matches_monte_carlo():
+    g = torch.Generator().manual_seed(1)
+    m = skewed_mixture()
+    x = m.sample(400_000, g)
+    near = x[(x[:, 1] - 0.8).abs() < 0.02, 0]  # samples with x2 ≈ 0.8
+    cond = m.conditional([0], [1], torch.tensor([0.8]))
+    mean = float(cond.means[:, 0] @ cond.logw.exp())
+    second = float(((cond.cov[:, 0, 0] + cond.means[:, 0] ** 2) * cond.logw.exp()).sum())
+    assert mean == pytest.approx(float(near.mean()), abs=0.03)
+    assert second - mean ** 2 == pytest.approx(float(near.var()), rel=0.08)
+
+
+def test_quarter_turn_swaps_the_marginals():
+    m = Mixture(torch.tensor([[2.0, -1.0]]), torch.tensor([[[0.5, 0.0], [0.0, 0.1]]]), torch.zeros(1))
+    turned = m.transform(rotation(torch.tensor(math.pi / 2)))
+    assert torch.allclose(turned.marginal([1]).means, m.marginal([0]).means, atol=1e-6)
+    assert torch.allclose(turned.marginal([0]).cov, m.marginal([1]).cov, atol=1e-6)
+
+
+def test_kl_estimators_vanish_on_the_target_and_grow_with_a_shift():
+    g = torch.Generator().manual_seed(2)
+    q = grid_mixture(3, 2.0, 0.1)
+    shifted = Mixture(q.means + torch.tensor([0.5, 0.0]), q.cov, q.logw)
+    for estimator in (reverse_kl, forward_kl):
+        same = float(estimator(q, q, 20_000, g))
+        assert abs(same) < 1e-4
+        assert float(estimator(shifted, q, 20_000, g)) > 0.5
+
+
+def test_landscape_global_optima():
+    result = landscape.run(points=21)  # step 0.2: ±1 lie on the grid
+    ticks = torch.tensor(result["ticks"])
+    for key, surf in result["surfaces"].items():
+        i, j = divmod(int(surf.argmin()), surf.shape[1])
+        assert (round(float(ticks[i]), 3), round(float(ticks[j]), 3)) in landscape.OPTIMA, key
+    # joint reverse KL has local minima away from the optima; the conditional surface does not
+    assert len(result["minima"]["reverse/joint"]) > 2
+    assert len(result["minima"]["reverse/conditionals"]) == 2
+
+
+def test_big_learning_covers_more_modes_than_joint_matching():
+    cfg = gmm25.RaceConfig(iters=60, eval_every=60, eval_samples=2_000)
+    result = gmm25.race(["joint", "biglearn"], seeds=3, cfg=cfg)
+    joint = sum(result["curves"]["joint"]["modes"][-1]) / 3
+    big = sum(result["curves"]["biglearn"]["modes"][-1]) / 3
+    assert big > joint + 1, (joint, big)
+
+
+def test_race_arms_share_their_start_and_kinds_follow_the_schedule():
+    arms = [gmm25.ARMS[a] for a in ("joint", "biglearn+cond")]
+    means, _ = gmm25.init_params(arms, 4, seed=0)
+    assert torch.equal(means[:4], means[4:])
+    cfg = gmm25.RaceConfig(iters=100)
+    g = torch.Generator().manual_seed(0)
+    early = torch.stack([gmm25.draw_tasks(arms, 4, 10, cfg, g)[0] for _ in range(50)])
+    late = torch.stack([gmm25.draw_tasks(arms, 4, 60, cfg, g)[0] for _ in range(50)])
+    assert bool((early[:, :4] == gmm25.JOINT).all()) and bool((late[:, :4] == gmm25.JOINT).all())
+    assert not bool((early[:, 4:] == gmm25.JOINT).any())
+    assert {int(k) for k in early[:, 4:].unique()} == {gmm25.MARGINAL, gmm25.CONDITIONAL}
+    assert bool((late[:, 4:] == gmm25.JOINT).any())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gan3d", "--out", "{tmp}"], "unknown experiment"),
+    (["gmm25", "--seeds", "0", "--out", "{tmp}"], "--seeds must lie in"),
+    (["gmm25", "--iters", "999999999", "--out", "{tmp}"], "--iters must lie in"),
+    (["gmm25", "--arms", "nope", "--out", "{tmp}"], "unknown arm"),
+    (["landscape", "--out", "/proc/not-here"], "cannot write into"),
+])
+def test_cli_refuses_bad_input(tmp_path, args, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "biglearn.sims", *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_landscape_writes_metrics_and_figure(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "biglearn.sims", "landscape", "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import json
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["local_minima"]) == {f"{d}/{n}" for d in ("reverse", "forward") for n in landscape.LOSSES}
+    assert (tmp_path / "landscapes.png").stat().st_size > 10_000
