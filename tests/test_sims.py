@@ -115,3 +115,32 @@ def test_cli_landscape_writes_metrics_and_figure(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["local_minima"]) == {f"{d}/{n}" for d in ("reverse", "forward") for n in landscape.LOSSES}
     assert (tmp_path / "landscapes.png").stat().st_size > 10_000
+
+
+def test_2d_generator_copies_the_source_and_ignores_absent_coordinates():
+    from biglearn.sims import gan2d
+
+    g = torch.Generator().manual_seed(0)
+    gen = gan2d.UniversalGenerator2D(3, gan2d.GanConfig(hidden=16, depth=2), g)
+    y = torch.randn(3, 50, 2, generator=g)
+    z = torch.randn(3, 50, gen.noise_dim, generator=g)
+    theta = torch.rand(3, 50, generator=g)
+    source, target = torch.tensor([1.0, 0.0]).expand(3, 50, 2), torch.tensor([0.0, 1.0]).expand(3, 50, 2)
+    out = gen(y, source, target, theta, z)
+    assert torch.equal(out[..., 0], y[..., 0])  # y_S copied exactly
+    moved = y.clone()
+    moved[..., 1] += 5.0  # the absent (target) coordinate of the input
+    assert torch.equal(gen(moved, source, target, theta, z), out)
+    marginal = gen(y, torch.zeros(3, 50, 2), target, theta, z)
+    assert bool((marginal[..., 0] == 0).all())  # outside S ∪ T: zero
+    assert not torch.allclose(gen(y, source, target, theta, z + 1.0)[..., 1], out[..., 1])  # the noise matters
+
+
+def test_2d_tasks_baseline_rows_are_the_untransformed_joint():
+    from biglearn.sims import gan2d
+
+    g = torch.Generator().manual_seed(0)
+    source, target, theta = gan2d.sample_tasks(torch.tensor([False, True]), 500, g)
+    assert bool((source[0] == 0).all()) and bool((target[0] == 1).all()) and bool((theta[0] == 0).all())
+    kinds = {tuple(map(tuple, torch.stack([s, t]).int().tolist())) for s, t in zip(source[1], target[1], strict=True)}
+    assert len(kinds) == 5 and float(theta[1].std()) > 1.0

@@ -1,7 +1,8 @@
 """`python -m biglearn.sims EXPERIMENT --out DIR`: the 2-D simulations of big learning (docs/simulations.md).
 
-Experiments: `landscape` (loss surfaces of joint matching and big learning, §3.3) and `gmm25` (the 25-GMM
-race, §4.1). Each writes DIR/metrics.json, a Markdown table and its figures.
+Experiments: `landscape` (loss surfaces of joint matching and big learning, §3.3), `gmm25` (the 25-GMM
+race, §4.1) and `gan2d` (a 2-D BigLearn-GAN against a plain GAN on 25 Gaussians). Each writes
+DIR/metrics.json, a Markdown table and its figures.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from . import gmm25, landscape
+from . import gan2d, gmm25, landscape
 
-EXPERIMENTS = ("landscape", "gmm25")
+EXPERIMENTS = ("landscape", "gmm25", "gan2d")
 MAX_SEEDS = 100
 MAX_ITERS = 100_000
 TABLE_AT = (1_000, 5_000, 10_000)
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help=" | ".join(EXPERIMENTS))
     p.add_argument("--out", required=True, type=Path, help="output directory (metrics.json, table.md, figures)")
     p.add_argument("--seeds", type=int, help=f"gmm25: runs per arm, batched (default 10, at most {MAX_SEEDS})")
-    p.add_argument("--iters", type=int, help=f"gmm25: outer iterations (default 10000, at most {MAX_ITERS})")
+    p.add_argument("--iters", type=int, help=f"gmm25: outer iterations (default 10000); gan2d: training steps "
+                                             f"(default {gan2d.GanConfig.steps}); at most {MAX_ITERS}")
     p.add_argument("--arms", default=",".join(gmm25.ARMS), help=f"gmm25: comma-separated subset of "
                                                                  f"{', '.join(gmm25.ARMS)}")
     p.add_argument("--seed", type=int, default=0, help="base seed")
@@ -131,13 +133,42 @@ def run_gmm25(args: argparse.Namespace) -> dict:
             "iterations": result["iterations"], "curves": result["curves"], "table": table}
 
 
+def run_gan2d(args: argparse.Namespace) -> dict:
+    from . import plots
+
+    seeds = bounded("seeds", args.seeds, 2 if args.quick else 10, MAX_SEEDS)
+    steps = bounded("iters", args.iters, 200 if args.quick else gan2d.GanConfig.steps, MAX_ITERS)
+    cfg = gan2d.GanConfig(steps=steps, eval_samples=2500)
+    last = [time.perf_counter()]
+
+    def progress(step: int, total: int) -> None:
+        if time.perf_counter() - last[0] >= 10 or step == total:
+            last[0] = time.perf_counter()
+            print(f"gan2d: step {step}/{total}", file=sys.stderr, flush=True)
+
+    result = gan2d.train(list(gan2d.ARMS), seeds, cfg, seed=args.seed, progress=progress)
+    ev = gan2d.evaluate(result, seed=args.seed)
+    plots.gan_samples(ev["samples"], list(gan2d.ARMS), seeds, args.out / "samples.png")
+    table = {arm: {k: {"mean": round(float(torch.tensor(v).mean()), 4),
+                       "std": round(float(torch.tensor(v).std(correction=0)), 4)} for k, v in m.items()}
+             for arm, m in ev["per_arm"].items()}
+    lines = ["| arm | modes captured (of 25) | high-quality share | conditional modes (of 25) | conditional W1 |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for arm, m in table.items():
+        lines.append(f"| {arm} | " + " | ".join(f"{m[k]['mean']:.2f} ± {m[k]['std']:.2f}" for k in
+                                               ("modes", "quality", "conditional_modes", "conditional_w1")) + " |")
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    return {"experiment": "gan2d", "seeds": seeds, "config": dataclasses.asdict(cfg),
+            "seconds": round(result["seconds"], 1), "per_arm": ev["per_arm"], "table": table}
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Parse, run the experiment, write DIR/metrics.json; SimError on bad input."""
     args = build_parser().parse_args(argv)
     if args.experiment not in EXPERIMENTS:
         raise SimError(f"unknown experiment {args.experiment!r}; known: {', '.join(EXPERIMENTS)}")
     checked_out(args.out)
-    metrics = run_landscape(args) if args.experiment == "landscape" else run_gmm25(args)
+    metrics = {"landscape": run_landscape, "gmm25": run_gmm25, "gan2d": run_gan2d}[args.experiment](args)
     text = json.dumps(metrics, indent=1, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o)
     (args.out / "metrics.json").write_text(text + "\n")
     print(f"{args.experiment}: wrote {args.out / 'metrics.json'} and its figures in {metrics['seconds']} s",

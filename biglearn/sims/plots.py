@@ -124,3 +124,23 @@ def race_gif(result: dict, arms: list[str], path: Path, seed: int = 0, frames: i
         plt.close(fig)
         images.append(Image.open(io.BytesIO(buf.getvalue())).convert("P", palette=Image.Palette.ADAPTIVE))
     images[0].save(path, save_all=True, append_images=images[1:], duration=150, loop=0)
+
+
+def gan_samples(samples: torch.Tensor, arms: list[str], seeds: int, path: Path, shown: int = 3) -> None:
+    """Joint samples of the first `shown` seeds of each arm as scatter plots over the target modes."""
+    shown = min(shown, seeds)
+    fig, axes = plt.subplots(len(arms), shown, figsize=(3 * shown, 3 * len(arms)), constrained_layout=True,
+                             squeeze=False)
+    c = gmm25.target_means().numpy()
+    for r, arm in enumerate(arms):
+        for k in range(shown):
+            ax = axes[r, k]
+            pts = samples[r * seeds + k].numpy()
+            ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.4)
+            ax.plot(c[:, 0], c[:, 1], "+", color="red", ms=5)
+            ax.set_xlim(-LIM, LIM)
+            ax.set_ylim(-LIM, LIM)
+            ax.set_aspect("equal")
+            ax.set_title(f"{arm}, seed {k}", fontsize=9)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
