@@ -14,6 +14,7 @@ import functools
 import html
 import os
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -564,8 +565,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:  # load now: a bad checkpoint stops here with its reason, and the first visitor does not wait
         model = biglearn.load(args.checkpoint)
-    except ValueError as exc:
-        parser.error(str(exc))
+    except ValueError as exc:  # CheckpointError included: one line, exit status 2
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     launch(build_demo(lambda: model, args.checkpoint), server_port=args.port, share=args.share)
 
 

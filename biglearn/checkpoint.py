@@ -9,6 +9,7 @@ Two kinds of file share one format:
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import FORMAT_VERSION, BigLearnConfig
+
+SUPPORTED_VERSIONS = tuple(range(1, FORMAT_VERSION + 1))  # older files load through `config.migrate`
+DEFAULT_MAX_PARAMETERS = 200_000_000  # ~0.8 GB of float32 weights: 25x the paper's largest preset
 
 INFERENCE_KIND = "biglearn-inference"
 RESUME_KIND = "biglearn-resume"
@@ -56,8 +60,9 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a biglearn safetensors file of the given kind; returns (tensors, parsed metadata)."""
+def read_header(path: str | Path, kind: str) -> tuple[dict[str, tuple[tuple[int, ...], str]], dict[str, Any]]:
+    """The tensor names with (shape, dtype) and the parsed metadata of a biglearn file, without reading any
+    tensor data: what a file declares can be checked before anything is allocated."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -66,7 +71,7 @@ def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tenso
 
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
-        tensors = load_file(str(path))
+            header = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
@@ -75,9 +80,10 @@ def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tenso
     if raw["format"] != kind:
         raise CheckpointError(f"{path} is a {raw['format']} file, expected a {kind} file")
     version = raw.get("version")
-    if version != str(FORMAT_VERSION):
-        raise CheckpointError(f"{path} has format version {version!r}; this biglearn reads version {FORMAT_VERSION}")
-    meta: dict[str, Any] = {}
+    if version not in [str(v) for v in SUPPORTED_VERSIONS]:
+        raise CheckpointError(f"{path} has format version {version!r}; this biglearn reads versions "
+                              f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
+    meta: dict[str, Any] = {"version": int(version)}
     for key, value in raw.items():
         if key in ("format", "version"):
             continue
@@ -85,6 +91,17 @@ def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tenso
             meta[key] = json.loads(value)
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{path}: metadata key {key!r} is not valid JSON") from exc
+    return header, meta
+
+
+def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a biglearn safetensors file of the given kind; returns (tensors, parsed metadata)."""
+    _, meta = read_header(path, kind)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
     return tensors, meta
 
 
@@ -98,7 +115,7 @@ def _parse_config(path: str | Path, meta: dict[str, Any]) -> BigLearnConfig:
     if "config" not in meta:
         raise CheckpointError(f"{path} has no 'config' metadata")
     try:
-        return BigLearnConfig.from_json(json.dumps(meta["config"]))
+        return BigLearnConfig.from_json(json.dumps(meta["config"]), version=meta.get("version", FORMAT_VERSION))
     except ValueError as exc:
         raise CheckpointError(f"{path}: invalid config: {exc}") from exc
 
@@ -131,10 +148,53 @@ def save_inference(path: str | Path, generator: torch.nn.Module, config: BigLear
     write_safetensors(path, tensors, _metadata(INFERENCE_KIND, config, info))
 
 
-def load_inference(path: str | Path) -> tuple[BigLearnConfig, dict[str, torch.Tensor], dict[str, Any]]:
-    """Read an inference file: (config, generator state dict, info). Shapes are checked by the caller."""
-    tensors, meta = read_safetensors(path, INFERENCE_KIND)
-    return _parse_config(path, meta), prefixed(tensors, "generator"), meta.get("info", {})
+def load_inference(path: str | Path, max_parameters: int = DEFAULT_MAX_PARAMETERS,
+                   ) -> tuple[BigLearnConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read an inference file: (config, generator state dict, info).
+
+    Everything the header declares is checked before any tensor is read or any network is built: the config
+    (types and ranges), the generator's size against `max_parameters`, and every tensor's name, shape and dtype
+    against the config; then the weights must be finite. Each failure is a CheckpointError naming the part."""
+    header, meta = read_header(path, INFERENCE_KIND)
+    config = _parse_config(path, meta)
+    expected = expected_generator_tensors(config)
+    count = sum(math.prod(shape) for shape in expected.values())
+    if count > max_parameters:
+        raise CheckpointError(f"{path}: its config declares a generator of {count:,} parameters, more than the "
+                              f"{max_parameters:,} allowed here")
+    declared = prefixed(header, "generator")
+    missing = sorted(set(expected) - set(declared))
+    unexpected = sorted((set(declared) - set(expected)) | {k for k in header if not k.startswith("generator.")})
+    if missing:
+        raise CheckpointError(f"{path}: tensor {missing[0]!r} is missing ({len(missing)} missing in all)")
+    if unexpected:
+        raise CheckpointError(f"{path}: unexpected tensor {unexpected[0]!r} for this config")
+    for name, shape in expected.items():
+        got, dtype = declared[name]
+        if got != shape:
+            raise CheckpointError(f"{path}: tensor {name!r} has shape {got}, the config implies {shape}")
+        if dtype != "F32":
+            raise CheckpointError(f"{path}: tensor {name!r} is {dtype}; biglearn writes float32 weights")
+    tensors, _ = read_safetensors(path, INFERENCE_KIND)
+    state = prefixed(tensors, "generator")
+    for name, tensor in state.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or infinite values")
+    return config, state, meta.get("info", {})
+
+
+def format_version(path: str | Path, kind: str = INFERENCE_KIND) -> int:
+    """The format version a biglearn file was written in (read from its header)."""
+    return read_header(path, kind)[1]["version"]
+
+
+def expected_generator_tensors(config: BigLearnConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor of the generator the config describes, built on the meta device (no memory)."""
+    from .generator import UniversalGenerator
+
+    with torch.device("meta"):
+        generator = UniversalGenerator(config.model)
+    return {k: tuple(v.shape) for k, v in generator.state_dict().items()}
 
 
 def save_resume(path: str | Path, tensors: dict[str, torch.Tensor], config: BigLearnConfig,

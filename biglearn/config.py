@@ -6,12 +6,25 @@ laws of the (S, T) sampling (DESIGN.md §5), `LossConfig` the weights of the obj
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: every config key is written and required; `objective` added (docs/design-notes.md)
+# Version-1 readers filled a missing key with its default. These are those defaults, frozen, so a version-1
+# file keeps meaning what it meant when written whatever the defaults become (see `migrate`).
+V1_DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {"height": 28, "width": 28, "channels": 1, "patch_size": 4, "num_classes": 10, "enc_dim": 96,
+              "enc_depth": 2, "enc_heads": 4, "dec_dim": 128, "dec_depth": 4, "dec_heads": 4, "mlp_ratio": 2.0,
+              "noise_dim": 64, "noise_depth": 4, "noise_norm": False, "conv_head_channels": 32, "d_dim": 96,
+              "d_depth": 3, "d_heads": 4, "d_overlap": 1},
+    "masks": {"source_beta": [0.5, 3.0], "target_beta": [3.0, 0.5], "comm_source_beta": [0.5, 3.0],
+              "label_roles": [0.4, 0.3, 0.3], "label_full_source": 0.5},
+    "loss": {"comm_weight": 1.0, "r1_gamma": 0.2, "r1_interval": 4, "label_weight": 1.0, "objective": "biglearn"},
+}
 
 # The training objectives (docs/claims.md): big learning, its ablation without communication (eq. 4 only),
 # and its special cases: joint matching alone (a plain GAN), MAE (no noise, MSE on the targets, no
@@ -21,6 +34,17 @@ DETERMINISTIC_OBJECTIVES = ("mae", "supervised")  # their generator ignores the 
 ADVERSARIAL_OBJECTIVES = ("biglearn", "biglearn-no-comm", "joint")  # the ones with a discriminator
 
 T = TypeVar("T")
+
+
+# Every integer field of ModelConfig with its allowed range: far above any preset, low enough that a hostile
+# file cannot ask for a network that does not fit in memory before its size is even estimated.
+MODEL_INT_RANGES: dict[str, tuple[int, int]] = {
+    "height": (1, 1024), "width": (1, 1024), "channels": (1, 4), "patch_size": (1, 64), "num_classes": (0, 10_000),
+    "enc_dim": (1, 4096), "enc_depth": (1, 64), "enc_heads": (1, 64), "dec_dim": (1, 4096), "dec_depth": (1, 64),
+    "dec_heads": (1, 64), "noise_dim": (1, 4096), "noise_depth": (1, 32), "conv_head_channels": (0, 1024),
+    "d_dim": (1, 4096), "d_depth": (1, 64), "d_heads": (1, 64), "d_overlap": (0, 64),
+}
+MAX_PATCHES = 4096
 
 
 @dataclass(frozen=True)
@@ -56,18 +80,22 @@ class ModelConfig:
     d_overlap: int = 1  # pixels of margin each D token sees around its patch
 
     def __post_init__(self) -> None:
-        for name in ("height", "width", "channels", "patch_size", "enc_dim", "dec_dim", "d_dim",
-                     "enc_depth", "dec_depth", "d_depth", "enc_heads", "dec_heads", "d_heads",
-                     "noise_dim", "noise_depth"):
+        for name, (lo, hi) in MODEL_INT_RANGES.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"ModelConfig.{name} must be an int in [{lo}, {hi}], got {value!r}")
+        if isinstance(self.mlp_ratio, bool) or not isinstance(self.mlp_ratio, int | float) \
+                or not math.isfinite(self.mlp_ratio) or not 0.25 <= self.mlp_ratio <= 16:
+            raise ValueError(f"ModelConfig.mlp_ratio must be a number in [0.25, 16], got {self.mlp_ratio!r}")
+        if not isinstance(self.noise_norm, bool):
+            raise ValueError(f"ModelConfig.noise_norm must be true or false, got {self.noise_norm!r}")
         if self.height % self.patch_size or self.width % self.patch_size:
             raise ValueError(
                 f"patch_size {self.patch_size} must divide the image size {self.height}x{self.width}"
             )
-        if self.num_classes < 0 or self.conv_head_channels < 0 or self.d_overlap < 0:
-            raise ValueError("num_classes, conv_head_channels and d_overlap must be >= 0")
+        if self.num_patches > MAX_PATCHES:
+            raise ValueError(f"the {self.grid[0]}x{self.grid[1]} patch grid has {self.num_patches} patches; at most "
+                             f"{MAX_PATCHES} are supported")
         for dim, heads in ((self.enc_dim, self.enc_heads), (self.dec_dim, self.dec_heads),
                            (self.d_dim, self.d_heads)):
             if dim % heads:
@@ -158,29 +186,55 @@ class BigLearnConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> BigLearnConfig:
-        """Parse and validate; unknown or missing keys raise ValueError naming them."""
+    def from_json(cls, text: str, version: int = FORMAT_VERSION) -> BigLearnConfig:
+        """Parse and validate a config written at format `version` (older ones are migrated first);
+        unknown or missing keys raise ValueError naming them."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"config is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise ValueError("config JSON must be an object")
+        data = migrate(data, version)
+        missing = sorted({"model", "masks", "loss"} - set(data))
+        if missing:
+            raise ValueError(f"config section(s) missing: {', '.join(missing)}")
         return cls(
-            model=dataclass_from_dict(ModelConfig, data.get("model", {}), "model"),
-            masks=dataclass_from_dict(MaskConfig, data.get("masks", {}), "masks"),
-            loss=dataclass_from_dict(LossConfig, data.get("loss", {}), "loss"),
+            model=dataclass_from_dict(ModelConfig, data["model"], "model"),
+            masks=dataclass_from_dict(MaskConfig, data["masks"], "masks"),
+            loss=dataclass_from_dict(LossConfig, data["loss"], "loss"),
         )
 
 
+def migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """A config object written at format `version`, brought to FORMAT_VERSION (a new dict).
+
+    1 -> 2: version-1 readers filled missing keys with their defaults; fill them from V1_DEFAULTS."""
+    if version == FORMAT_VERSION:
+        return data
+    if version != 1:
+        raise ValueError(f"config format version {version} is unknown; this biglearn reads versions 1 to "
+                         f"{FORMAT_VERSION}")
+    out = copy.deepcopy(data)
+    for section, defaults in V1_DEFAULTS.items():
+        part = out.setdefault(section, {})
+        if isinstance(part, dict):
+            for key, value in defaults.items():
+                part.setdefault(key, copy.deepcopy(value))
+    return out
+
+
 def dataclass_from_dict(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass `cls` from a JSON dict, rejecting unknown keys; lists become tuples."""
+    """Build dataclass `cls` from a JSON dict, rejecting unknown and missing keys; lists become tuples."""
     if not isinstance(data, dict):
         raise ValueError(f"config section {where!r} must be an object")
     known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ValueError(f"unknown config key(s) in {where!r}: {', '.join(unknown)}")
+    missing = sorted(set(known) - set(data))
+    if missing:
+        raise ValueError(f"missing config key(s) in {where!r}: {', '.join(missing)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
         return cls(**kwargs)

@@ -15,8 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import check_state_dict, load_inference, resolve_path, save_inference
-from .config import BigLearnConfig, ModelConfig
+from .checkpoint import (
+    DEFAULT_MAX_PARAMETERS,
+    check_state_dict,
+    format_version,
+    load_inference,
+    resolve_path,
+    save_inference,
+)
+from .config import FORMAT_VERSION, BigLearnConfig, ModelConfig
 from .generator import UniversalGenerator
 from .masks import check_masks, flatten_mask
 from .patches import from_model_range, patch_to_pixel_mask, to_model_range
@@ -63,6 +70,7 @@ class BigLearnModel:
         self.full_config = config
         self.info = info or {}
         self.batch_limit = batch_limit
+        self.format_version = FORMAT_VERSION  # of the file it was loaded from (set by `load`)
 
     @property
     def config(self) -> ModelConfig:
@@ -215,13 +223,17 @@ def save(path: str | Path, generator: UniversalGenerator, config: BigLearnConfig
     save_inference(path, generator, config, info)
 
 
-def load(path_or_hub_id: str | Path, device: str | torch.device | None = None) -> BigLearnModel:
+def load(path_or_hub_id: str | Path, device: str | torch.device | None = None,
+         max_parameters: int = DEFAULT_MAX_PARAMETERS) -> BigLearnModel:
     """Load an inference checkpoint into a ready `BigLearnModel`.
 
     `path_or_hub_id`: a local .safetensors file, or a Hugging Face Hub id `user/repo` (file
     `model.safetensors`) or `user/repo/file.safetensors`. `device`: None/"auto" (CUDA if available),
     "cpu", "cuda", ... Raises `CheckpointError` (a ValueError) naming the problem for a missing,
-    truncated or non-biglearn file, an unknown format version, or tensors that don't match the config.
+    truncated or non-biglearn file, an unknown format version, a config out of range, a generator of more
+    than `max_parameters` parameters, tensors that don't match the config, or non-finite weights; all of it
+    is checked from the file's header before the network is built. `m.format_version` says which format the
+    file was written in (older ones are migrated on load).
 
     The returned object offers:
       m.config                       the ModelConfig (image size, channels, patch size, grid, classes, widths)
@@ -232,8 +244,10 @@ def load(path_or_hub_id: str | Path, device: str | torch.device | None = None) -
     or (B, L), True = member; the same seed gives the same sample on CPU and GPU.
     """
     path = resolve_path(path_or_hub_id)
-    config, state, info = load_inference(path)
+    config, state, info = load_inference(path, max_parameters=max_parameters)
     generator = UniversalGenerator(config.model)
     check_state_dict(generator, state, str(path))
     generator.load_state_dict(state)
-    return BigLearnModel(generator, config, info, device)
+    model = BigLearnModel(generator, config, info, device)
+    model.format_version = format_version(path)
+    return model

@@ -172,8 +172,13 @@ def test_noise_norm_puts_noise_embeddings_at_the_position_embeddings_scale(tiny_
 def test_configs_written_before_noise_norm_still_load():
     import json
 
+    import pytest
+
     from biglearn.config import BigLearnConfig
 
     data = json.loads(BigLearnConfig().to_json())
     del data["model"]["noise_norm"]
-    assert BigLearnConfig.from_json(json.dumps(data)).model.noise_norm is False
+    # a version-1 file (written before noise_norm existed) migrates; a current one must carry every key
+    assert BigLearnConfig.from_json(json.dumps(data), version=1).model.noise_norm is False
+    with pytest.raises(ValueError, match="missing config key.*'model': noise_norm"):
+        BigLearnConfig.from_json(json.dumps(data))
