@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,20 +13,25 @@ import torch
 
 from biglearn.checkpoint import CheckpointError, load_resume
 from biglearn.config import OBJECTIVES, BigLearnConfig, LossConfig
-from biglearn.presets import PRESETS, get_preset
+from biglearn.presets import REGISTRY, get_preset
 
-from .config import TrainConfig, parse_duration
+from .config import FIELD_DEFAULTS, TrainConfig, parse_duration
 from .data import DataError, hold_out, load_source, simulate_missing
 from .distributed import init_distributed, shutdown_distributed
 from .loop import RESUME_FILE, Trainer, TrainingError
 
-TRAIN_DEFAULTS = {
-    "mnist-cpu": dict(batch_size=32, lr_g=2e-4, lr_d=2e-4),
-    "smoke": dict(batch_size=8),
-    "mnist": dict(batch_size=256, lr_g=1e-4, lr_d=1e-4),
-    "celeba64": dict(batch_size=128, lr_g=1e-4, lr_d=1e-4, warmup_steps=2000, grad_clip=5.0, eps=1e-5),
-    "folder-64": dict(batch_size=64, lr_g=1e-4, lr_d=1e-4, warmup_steps=1000, grad_clip=5.0, eps=1e-5),
-}
+RECIPE_FLAGS = ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "grad_clip", "ema_decay")
+FLAGS = {"time_budget_s": "--time-budget"}  # TrainConfig fields whose flag is not --field-name
+
+
+def flag(field_name: str) -> str:
+    """The command-line flag of a TrainConfig field."""
+    return FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def in_flags(message: str) -> str:
+    """A TrainConfig error with its `TrainConfig.<field>` names replaced by the flags that set them."""
+    return re.sub(r"TrainConfig\.(\w+)", lambda m: flag(m.group(1)), message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,20 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "a folder of images (any sizes, resized/cropped), or an .npz with 'images' "
                         "[+ 'labels', + 'observed' patch masks]")
     p.add_argument("--out", required=True, type=Path, help="run directory for checkpoints, metrics and samples")
-    p.add_argument("--preset", default="mnist-cpu", choices=sorted(PRESETS), help="model size and defaults")
+    p.add_argument("--preset", default=FIELD_DEFAULTS["preset"], choices=sorted(REGISTRY),
+                   help="model size and training recipe (biglearn.presets)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
-    p.add_argument("--steps", type=int, default=0, help="stop after this many steps (0 = no limit)")
+    p.add_argument("--steps", type=int, default=FIELD_DEFAULTS["steps"],
+                   help="stop after this many steps (0 = no limit)")
     p.add_argument("--time-budget", default="0", help="stop after this much training time, e.g. 1h30m (0 = none)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--data-root", type=Path, default=Path("~/.cache/biglearn/data").expanduser(),
                    help="where torchvision datasets are downloaded")
-    p.add_argument("--missing-rate", type=float, default=0.0,
+    p.add_argument("--missing-rate", type=float, default=FIELD_DEFAULTS["missing_rate"],
                    help="simulate incomplete data: hide this fraction of each image's patches for the whole run")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, data order, masks and noise")
-    p.add_argument("--holdout", type=int, default=0,
+    p.add_argument("--seed", type=int, default=FIELD_DEFAULTS["seed"], help="seed for weights, data order, masks and "
+                                                                            "noise")
+    p.add_argument("--holdout", type=int, default=FIELD_DEFAULTS["holdout"],
                    help="hold the last N training images out as the validation split (train.evaluate --split val "
                         "scores on them; 5000 for MNIST); 0 = train on everything")
-    t = p.add_argument_group("optimisation (defaults depend on the preset)")
+    t = p.add_argument_group("optimisation (defaults: the preset's recipe, biglearn.presets)")
     t.add_argument("--batch-size", type=int, help="images per step per process")
     t.add_argument("--lr-g", type=float, help="generator learning rate")
     t.add_argument("--lr-d", type=float, help="discriminator learning rate")
@@ -63,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--grad-clip", type=float, help="max gradient norm (0 = off)")
     t.add_argument("--ema-decay", type=float, help="EMA decay of the inference generator")
     o = p.add_argument_group("objectives (recorded in the checkpoint)")
-    o.add_argument("--objective", choices=OBJECTIVES, default="biglearn",
+    o.add_argument("--objective", choices=OBJECTIVES, default=LossConfig.objective,
                    help="biglearn (eqs. 4+5), biglearn-no-comm (eq. 4 only), joint (S = empty only: a plain GAN), "
                         "mae (no noise, MSE on the targets, no discriminator), supervised (encoder + classifier "
                         "on whole images)")
@@ -72,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--r1-interval", type=int, help="lazy R1: evaluate every k steps")
     o.add_argument("--label-weight", type=float, help="weight of the label cross-entropy")
     b = p.add_argument_group("bookkeeping")
-    b.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    b.add_argument("--log-every", type=int, default=50, help="steps between metrics lines")
-    b.add_argument("--sample-every", type=int, default=1000, help="steps between sample grids (PNG)")
-    b.add_argument("--probe-every", type=int, default=500,
+    b.add_argument("--checkpoint-every", type=int, default=FIELD_DEFAULTS["checkpoint_every"],
+                   help="steps between checkpoints")
+    b.add_argument("--log-every", type=int, default=FIELD_DEFAULTS["log_every"], help="steps between metrics lines")
+    b.add_argument("--sample-every", type=int, default=FIELD_DEFAULTS["sample_every"],
+                   help="steps between sample grids (PNG)")
+    b.add_argument("--probe-every", type=int, default=FIELD_DEFAULTS["probe_every"],
                    help="steps between collapse probes (multiple of --log-every)")
-    b.add_argument("--keep-every", type=int, default=0,
+    b.add_argument("--keep-every", type=int, default=FIELD_DEFAULTS["keep_every"],
                    help="also keep the inference file of every N-th step in RUN_DIR/snapshots (a multiple of "
                         "--checkpoint-every; 0 = none), for `python -m train.curve`")
     return p
@@ -106,16 +117,16 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
     loss: LossConfig = dataclasses.replace(preset.loss, **objective_overrides(args.objective, loss_over),
                                            objective=args.objective)
     config = BigLearnConfig(model=model, masks=preset.masks, loss=loss)
-    train_kw = dict(TRAIN_DEFAULTS.get(args.preset, {}))
-    for k in ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "grad_clip", "ema_decay"):
-        if getattr(args, k) is not None:
-            train_kw[k] = getattr(args, k)
-    train = TrainConfig(data=str(args.data), preset=args.preset, seed=args.seed, steps=args.steps,
-                        time_budget_s=parse_duration(args.time_budget), missing_rate=args.missing_rate,
-                        holdout=args.holdout,
-                        checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                        sample_every=args.sample_every, probe_every=args.probe_every, keep_every=args.keep_every,
-                        **train_kw)
+    train_kw = dataclasses.asdict(REGISTRY[args.preset].recipe)
+    train_kw.update({k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None})
+    try:
+        train = TrainConfig(data=str(args.data), preset=args.preset, seed=args.seed, steps=args.steps,
+                            time_budget_s=parse_duration(args.time_budget), missing_rate=args.missing_rate,
+                            holdout=args.holdout, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                            sample_every=args.sample_every, probe_every=args.probe_every,
+                            keep_every=args.keep_every, **train_kw)
+    except ValueError as exc:
+        raise ValueError(in_flags(str(exc))) from None
     return config, train
 
 

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
+from biglearn.presets import Recipe
+
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation, budget and bookkeeping of one training run."""
+class TrainConfig(Recipe):
+    """One training run: the optimisation recipe (from its preset, `biglearn.presets`), the budget and the
+    bookkeeping. Errors name fields as `TrainConfig.<field>`; the CLI maps them to its flags."""
 
     data: str = "mnist"
     preset: str = "mnist-cpu"
     seed: int = 0
-    batch_size: int = 32
     steps: int = 0  # 0 = no step limit (use the time budget)
     time_budget_s: float = 0.0  # 0 = no time limit
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.1
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    grad_clip: float = 0.0  # 0 = off
-    ema_decay: float = 0.999
     missing_rate: float = 0.0
     holdout: int = 0  # the last N training images are the validation split, never trained on
     checkpoint_every: int = 500
@@ -35,21 +29,23 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError("--batch-size must be >= 1")
-        if self.steps < 0 or self.time_budget_s < 0:
-            raise ValueError("--steps and --time-budget must be >= 0")
-        if self.lr_g <= 0 or self.lr_d <= 0:
-            raise ValueError("learning rates must be > 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError("--ema-decay must lie in [0, 1)")
-        for name in ("checkpoint_every", "log_every", "sample_every", "probe_every", "keep_every"):
+            raise ValueError("TrainConfig.batch_size must be >= 1")
+        for name in ("steps", "time_budget_s", "holdout", "checkpoint_every", "log_every", "sample_every",
+                     "probe_every", "keep_every", "warmup_steps", "grad_clip", "weight_decay"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
-        if self.holdout < 0:
-            raise ValueError("--holdout must be >= 0")
+                raise ValueError(f"TrainConfig.{name} must be >= 0")
+        for name in ("lr_g", "lr_d", "eps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be > 0")
+        for name in ("beta1", "beta2", "ema_decay"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"TrainConfig.{name} must lie in [0, 1)")
         if self.keep_every and (not self.checkpoint_every or self.keep_every % self.checkpoint_every):
-            raise ValueError("--keep-every must be a multiple of --checkpoint-every (snapshots are taken when "
-                             "a checkpoint is written)")
+            raise ValueError("TrainConfig.keep_every must be a multiple of TrainConfig.checkpoint_every (snapshots "
+                             "are taken when a checkpoint is written)")
+
+
+FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")

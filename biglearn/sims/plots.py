@@ -35,7 +35,7 @@ def landscape_figure(result: dict, path: Path) -> None:
             minima = result["minima"][key]
             if minima:
                 ax.plot([m[0] for m in minima], [m[1] for m in minima], "o", mfc="none", mec="red", ms=9, mew=1.5)
-            ax.set_title(f"{direction} KL, {name}: {len(minima)} local minima")
+            ax.set_title(f"{direction} KL, {name}: {len(minima)} minima", fontsize=10)
             ax.set_xlabel("μ₁")
             ax.set_ylabel("μ₂")
     fig.suptitle("Loss landscapes (x: the global optima; red circles: local minima of the grid)")
