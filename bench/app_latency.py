@@ -60,7 +60,7 @@ def through_server(url: str, mask: np.ndarray, warmup: int, reps: int) -> list[f
     """A `/complete` call through gradio_client: queue, PNG encoding, HTTP and the tiles' download included."""
     from gradio_client import Client
 
-    from biglearn.widgets import mask_value
+    from webapp.widgets import mask_value
 
     client = Client(url, verbose=False)
     value = mask_value(mask)
@@ -113,14 +113,17 @@ def measure(checkpoint: str, warmup: int, reps: int, browser: bool) -> dict[str,
     """Launch the app on `checkpoint` and time `complete` of 1 image x 8 seeds at every depth."""
     import app
     import biglearn
-    from biglearn import app_support as S
+    from webapp import handlers, layout, settings
+    from webapp import images as IM
+    from webapp import inputs as IN
+    from webapp import model_slot as MS
 
     model = biglearn.load(checkpoint)
-    demo = app.build_demo(lambda: model, Path(checkpoint).name)
-    handlers = app.Handlers(S.ModelSlot(lambda: model, Path(checkpoint).name))
+    demo = layout.build_demo(lambda: model, Path(checkpoint).name)
+    handlers = handlers.Handlers(MS.ModelSlot(lambda: model, Path(checkpoint).name))
     c = model.config
-    image = S.conform(np.load(app.DIGITS)["images"][0][..., None], c)
-    mask = S.quick_mask("top half", c.grid)
+    image = IM.conform(np.load(settings.DIGITS)["images"][0][..., None], c)
+    mask = IN.quick_mask("top half", c.grid)
     results: dict[str, Any] = {"checkpoint": checkpoint, "seeds": SEEDS, "device": str(model.device)}
     results["handler"] = asdict(summarise(in_process(handlers, image, mask, warmup, reps)))
     port = free_port()
@@ -154,11 +157,11 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import app
+    from webapp import settings
 
     p = argparse.ArgumentParser(prog="python -m bench.app_latency", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=app.DEFAULT_CHECKPOINT, help="checkpoint the app serves")
+    p.add_argument("--checkpoint", default=settings.DEFAULT_CHECKPOINT, help="checkpoint the app serves")
     p.add_argument("--reps", type=int, default=20, help="timed clicks per depth")
     p.add_argument("--warmup", type=int, default=3, help="untimed clicks per depth first")
     p.add_argument("--no-browser", action="store_true", help="skip the headless-Chromium depth")

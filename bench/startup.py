@@ -24,15 +24,16 @@ t1 = time.perf_counter()
 app = None
 if sys.argv[2] == "app":
     import app
+    from webapp.handlers import checkpoint_provider
 t2 = time.perf_counter()
-provider = getattr(app, "checkpoint_provider", None)
+provider = checkpoint_provider if app else None
 model = provider(sys.argv[1])() if provider else biglearn.load(sys.argv[1])
 t3 = time.perf_counter()
 c = model.config
 model.complete(torch.rand(1, c.channels, c.height, c.width), torch.zeros(1, c.num_patches, dtype=torch.bool), seeds=0)
 t4 = time.perf_counter()
 print(json.dumps({"import_biglearn_s": t1 - t0, "import_app_s": t2 - t1 if app else None, "load_s": t3 - t2,
-                  "first_complete_s": t4 - t3, "loader": "app.checkpoint_provider" if provider else "biglearn.load"}))
+                  "first_complete_s": t4 - t3, "loader": "checkpoint_provider" if provider else "biglearn.load"}))
 """
 
 

@@ -231,5 +231,54 @@ def paste_patches(images: torch.Tensor, foreign: torch.Tensor, patch_size: int, 
     return pasted, index_mask(images.shape[0], n, both, images.device)
 
 
+ABUSED = ("relocated", "duplicated", "mixed", "out_of_domain")
+
+
+@dataclass(frozen=True)
+class AbusedLayout:
+    """Where the patches of one §4.2 test go: the donor's patches `picks` are pasted at `dests`, and the
+    source is the pasted patches plus the image's own patches `keep`. `donor` names what is pasted."""
+
+    picks: list[int]
+    dests: list[int]
+    keep: list[int]
+    donor: str  # "itself" | "another digit" | "an out-of-domain image"
+
+
+def abused_layout(name: str, grid: tuple[int, int]) -> AbusedLayout:
+    """The one table of the paper's §4.2 abused sources, for a (gh, gw) patch grid (raster indices):
+    relocated: the centre block moved to the upper-left corner, the source the moved block only;
+    duplicated: the centre block copied there, the source the original and the copy;
+    mixed: the upper half of the image and the lower half of another digit (the border rows and a joining
+    row left to generate); out_of_domain: the same with an out-of-domain image's lower half."""
+    gh, gw = grid
+    k = max(1, min(gh, gw) // 3)  # side of the moved block: 2 patches on MNIST's 7x7 grid
+
+    def block(top: int, left: int) -> list[int]:
+        return [(top + i) * gw + left + j for i in range(k) for j in range(k)]
+
+    def rows(lo: int, hi: int) -> list[int]:
+        return list(range(lo * gw, hi * gw))
+
+    centre, corner = block((gh - k) // 2, (gw - k) // 2), block(0, 0)
+    upper, lower = rows(1, gh // 2), rows(gh // 2 + 1, gh - 1)
+    table = {"relocated": AbusedLayout(centre, corner, [], "itself"),
+             "duplicated": AbusedLayout(centre, corner, centre, "itself"),
+             "mixed": AbusedLayout(lower, lower, upper, "another digit"),
+             "out_of_domain": AbusedLayout(lower, lower, upper, "an out-of-domain image")}
+    if name not in table:
+        raise ValueError(f"unknown abused source {name!r}; choose one of {', '.join(ABUSED)}")
+    return table[name]
+
+
+def abuse(images: torch.Tensor, donors: torch.Tensor, patch_size: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply the §4.2 test `name` to images (B, C, H, W) with `donors` of the same shape (ignored where the
+    donor is the image itself): (images with the pasted patches, source (B, L))."""
+    grid = (images.shape[-2] // patch_size, images.shape[-1] // patch_size)
+    lay = abused_layout(name, grid)
+    donor = images if lay.donor == "itself" else donors
+    return paste_patches(images, donor, patch_size, lay.picks, lay.dests, lay.keep)
+
+
 def _num_patches(images: torch.Tensor, patch_size: int) -> int:
     return (images.shape[-2] // patch_size) * (images.shape[-1] // patch_size)

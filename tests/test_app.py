@@ -10,11 +10,11 @@ from PIL import Image
 
 import app
 import biglearn
-from biglearn import app_support as S
 from biglearn.config import BigLearnConfig, ModelConfig
-
-SMALL = dict(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
-             noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
+from tests.helpers import SMALL
+from webapp import handlers, layout, settings
+from webapp import inputs as IN
+from webapp import model_slot as MS
 
 
 def save_tiny(path, **changes):
@@ -32,12 +32,12 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture
 def h(ckpt):
-    return app.Handlers(S.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
+    return handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
 
 
 @pytest.fixture
 def digit(h):
-    return app.as_hwc(h.digits[0])
+    return handlers.as_hwc(h.digits[0])
 
 
 def select(index):
@@ -59,7 +59,7 @@ def png_file(tmp_path, image, name="x.png", fmt="PNG"):
 class TestBuild:
     def test_build_demo_loads_nothing(self):
         calls = []
-        demo = app.build_demo(lambda: calls.append(1))
+        demo = layout.build_demo(lambda: calls.append(1))
         assert isinstance(demo, gr.Blocks) and calls == []
 
     def test_start(self, h, digit):
@@ -121,7 +121,7 @@ class TestInputs:
         assert np.array_equal(h.quick_mask("invert", digit, top.mask, 0.3).mask, ~painted())
         assert np.array_equal(h.quick_mask("invert", digit, None, 0.3).mask, np.ones((7, 7), dtype=bool))
         assert h.quick_mask("random", digit, None, 0.5).mask.sum() == round(0.5 * 49)
-        assert 0 <= h.new_seed() <= S.MAX_UI_SEED - app.MAX_SAMPLES
+        assert 0 <= h.new_seed() <= IN.MAX_UI_SEED - settings.MAX_SAMPLES
 
 
 class TestComplete:
@@ -174,7 +174,7 @@ class TestClassifyGenerate:
 
     def test_unlabelled_model(self, tmp_path, digit):
         path = save_tiny(tmp_path / "unlabelled.safetensors", num_classes=0)
-        h = app.Handlers(S.ModelSlot(lambda: biglearn.load(path, "cpu")))
+        h = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(path, "cpu")))
         assert "without labels" in h.classify(digit, None)[0]
         assert h.class_choices()["choices"] == ["any"]
 
@@ -196,8 +196,8 @@ class TestOutOfDomain:
         ood = h.initial_ood()
         ood = h.ood_click_donor(ood, select([60, 60]))[0]  # patch (1, 1)
         ood = h.ood_click_donor(ood, select([110, 60]))[0]  # patch (1, 2)
-        ood = h.ood_click_digit(ood, app.OOD_DIGIT_CLICKS[0], select([300, 300]))[0]  # first pick -> (6, 6)
-        ood = h.ood_click_digit(ood, app.OOD_DIGIT_CLICKS[1], select([5, 5]))[0]  # keep (0, 0)
+        ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[0], select([300, 300]))[0]  # first pick -> (6, 6)
+        ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[1], select([5, 5]))[0]  # keep (0, 0)
         assert ood["picks"] == [8, 9] and ood["dests"] == [48] and ood["keep"] == [0]
         composite, source = h.ood_compose(ood)
         assert sorted(np.flatnonzero(source)) == [0, 9, 48]
@@ -243,8 +243,8 @@ class TestCheckpoints:
         assert len(h.complete(digit, None, 1, 0)) == 1  # still working
 
     def test_the_bundled_checkpoint_shows_its_model_card(self, ckpt):
-        bundled = app.Handlers(S.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), str(app.BUNDLED)))
-        assert app.README.read_text(encoding="utf-8").splitlines()[0] in bundled.card()
+        bundled = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), str(settings.BUNDLED)))
+        assert settings.README.read_text(encoding="utf-8").splitlines()[0] in bundled.card()
 
     def test_swap(self, h, digit, tmp_path, capsys):
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)

@@ -1,5 +1,6 @@
 """End to end in headless Chromium (Debian's `chromium`, driven by Playwright for Python): paint a stroke on
-the source painter, ask for 4 samples, see 4 images in the gallery, save docs/screenshot.png for the README;
+the source painter, ask for 4 samples, see 4 images in the gallery, take a screenshot (into a temporary folder:
+the README's docs/screenshot.png is made by `python -m bench.screenshot`);
 erase by painting after a quick mask; draw a digit and use it.
 
 The app runs on the bundled checkpoint when it is there (so the screenshot shows the real model), else on a
@@ -14,27 +15,25 @@ import torch
 
 import app
 import biglearn
-from bench.app_latency import CHROMIUM_ARGS, free_port
 from biglearn.config import BigLearnConfig, ModelConfig
+from tests.helpers import CHROMIUM_ARGS, SMALL, free_port
+from webapp import layout, settings
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 
-SCREENSHOT = Path(app.ROOT) / "docs" / "screenshot.png"
 TIMEOUT_MS = 60_000
-SMALL = dict(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
-             noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    ckpt = Path(app.DEFAULT_CHECKPOINT)
+    ckpt = Path(settings.DEFAULT_CHECKPOINT)
     if not ckpt.is_file():
         ckpt = tmp_path_factory.mktemp("browser") / "tiny.safetensors"
         cfg = BigLearnConfig(model=ModelConfig(**SMALL))
         torch.manual_seed(0)
         biglearn.save(ckpt, biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny"})
-    demo = app.build_demo(lambda: biglearn.load(ckpt, "cpu"), ckpt.name)
+    demo = layout.build_demo(lambda: biglearn.load(ckpt, "cpu"), ckpt.name)
     port = free_port()
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -72,7 +71,7 @@ def stroke(page, canvas, start, end, steps=6):
     return {int(fy * 7) * 7 + int(fx * 7) for fx, fy in points}
 
 
-def test_paint_four_samples_and_screenshot(page):
+def test_paint_four_samples_and_screenshot(page, tmp_path):
     from playwright.sync_api import expect
 
     summary = page.locator("#source-summary")
@@ -92,8 +91,11 @@ def test_paint_four_samples_and_screenshot(page):
     page.wait_for_function("() => [...document.querySelectorAll('#completions .thumbnail-item img')]"
                            ".every(img => img.complete && img.naturalWidth > 0)")
     assert images.first.evaluate("img => img.naturalWidth") >= 224  # large, crisp tiles
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    shot = tmp_path / "screenshot.png"
+    page.screenshot(path=str(shot), full_page=True)
+    from PIL import Image
+
+    assert Image.open(shot).size[0] == 1400  # the whole page at the viewport's width
 
 
 def test_quick_mask_then_erase_by_painting(page):

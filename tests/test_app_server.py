@@ -10,13 +10,12 @@ from PIL import Image
 
 import app
 import biglearn
-from bench.app_latency import free_port
-from biglearn import app_support as S
 from biglearn.config import BigLearnConfig, ModelConfig
-from biglearn.widgets import decode_data_url, png_data_url
+from tests.helpers import SMALL, free_port
+from webapp import inputs as IN
+from webapp import layout, settings
+from webapp.widgets import decode_data_url, png_data_url
 
-SMALL = dict(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
-             noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
 CONFIG = ModelConfig(**SMALL)
 
 
@@ -27,7 +26,7 @@ def files(tmp_path_factory):
     cfg = BigLearnConfig(model=CONFIG)
     torch.manual_seed(0)
     biglearn.save(d / "tiny.safetensors", biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny"})
-    digit = np.load(app.DIGITS)["images"][0]
+    digit = np.load(settings.DIGITS)["images"][0]
     Image.fromarray(digit).save(d / "digit.png")
     (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return d
@@ -35,7 +34,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(files):
-    demo = app.build_demo(lambda: biglearn.load(files / "tiny.safetensors", "cpu"), "tiny")
+    demo = layout.build_demo(lambda: biglearn.load(files / "tiny.safetensors", "cpu"), "tiny")
     port = free_port()
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -49,7 +48,7 @@ def painted(mask):
     return {"grid": list(mask.shape), "mask": mask.reshape(-1).astype(int).tolist()}
 
 
-TOP = painted(S.quick_mask("top half", (7, 7)))
+TOP = painted(IN.quick_mask("top half", (7, 7)))
 ALL = painted(np.ones((7, 7), dtype=bool))
 
 

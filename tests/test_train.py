@@ -17,7 +17,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import biglearn
-from bench.app_latency import free_port
+from tests.helpers import free_port
 from train import cli, loop
 from train.loop import INFERENCE_FILE, METRICS_FILE, RESUME_FILE
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from biglearn import app_support as S
-from biglearn.widgets import (
+from webapp import widgets
+from webapp.widgets import (
     DrawingPad,
     Painting,
     PatchPainter,
@@ -67,7 +67,7 @@ class TestWireFormat:
             decode_data_url(url)
 
     def test_data_urls_keep_the_upload_limits(self, monkeypatch):
-        monkeypatch.setattr(S, "MAX_FILE_BYTES", 1000)
+        monkeypatch.setattr(widgets, "MAX_FILE_BYTES", 1000)
         with pytest.raises(ValueError, match="over the limit"):
             decode_data_url("data:image/png;base64," + base64.b64encode(b"x" * 3000).decode())
         monkeypatch.undo()

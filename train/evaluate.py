@@ -175,30 +175,11 @@ def eval_classify(model: Model, data: EvalData, n: int, bar: tqdm) -> dict:
 
 
 def abused_sources(data: EvalData, n: int, patch_size: int, grid: tuple[int, int]) -> dict[str, tuple]:
-    """Paper §4.2 sources on n test digits: name -> (images with the abused patches, source mask (n, L))."""
-    gh, gw = grid
-    k = max(1, min(gh, gw) // 3)  # side of the moved block: 2 patches on MNIST's 7x7 grid
-
-    def block(top: int, left: int) -> list[int]:
-        return [(top + i) * gw + left + j for i in range(k) for j in range(k)]
-
-    def rows(lo: int, hi: int) -> list[int]:
-        return list(range(lo * gw, hi * gw))
-
-    centre, corner = block((gh - k) // 2, (gw - k) // 2), block(0, 0)
-    # the upper and lower halves of a digit, leaving the blank border rows and a joining row to generate
-    upper, lower = rows(1, gh // 2), rows(gh // 2 + 1, gh - 1)
+    """Paper §4.2 sources on n test digits (`biglearn.masks.abused_layout`): name -> (images with the abused
+    patches, source mask (n, L)). The second digit of "mixed" is the previous test digit."""
     digits = data.test[:n]
-    return {
-        # the centre block moved to the upper-left corner: the source is the moved block only
-        "relocated": masks.relocate_patches(digits, patch_size, centre, corner),
-        # the centre block copied to the corner: the source is the original and its copy
-        "duplicated": masks.duplicate_patches(digits, patch_size, centre, corner),
-        # the upper half of one digit with the lower half of another (the previous test digit)
-        "mixed": masks.mix_patches(digits, digits.roll(1, 0), patch_size, upper, lower),
-        # the upper half of a digit with the lower half of a Fashion-MNIST image
-        "out_of_domain": masks.paste_patches(digits, data.ood[:n], patch_size, lower, lower, keep_index=upper),
-    }
+    donors = {"mixed": digits.roll(1, 0), "out_of_domain": data.ood[:n]}
+    return {name: masks.abuse(digits, donors.get(name, digits), patch_size, name) for name in masks.ABUSED}
 
 
 def eval_abused(model: Model, clf: EvalClassifier, data: EvalData, n: int, bar: tqdm) -> tuple[dict, dict]:

@@ -233,6 +233,7 @@ blank();
 load();
 """
 
+from gradio.events import Dependency
 
 class PatchPainter(gr.HTML):
     """Paint which patches of an image are selected (kept, or generated for a marginal).
@@ -269,6 +270,11 @@ class PatchPainter(gr.HTML):
 
     def example_value(self) -> Any:
         return Painting(np.zeros((28, 28, 1), dtype=np.uint8), np.zeros((7, 7), dtype=bool))
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
 
 
 class DrawingPad(gr.HTML):
@@ -300,3 +306,8 @@ class DrawingPad(gr.HTML):
 
     def example_value(self) -> Any:
         return None
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component

@@ -1,0 +1,340 @@
+"""The app's handlers: each turns UI values into one call of the inference API and the result back into
+pictures. Values the user typed are checked in `webapp.inputs`; errors become messages (`user_errors`)."""
+
+from __future__ import annotations
+
+import functools
+import html
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+import biglearn
+from biglearn.figures import SWEEP_RATIOS, ratio_sweep
+from biglearn.render import grid_image, upscale
+
+from . import images as IM
+from . import inputs as IN
+from . import model_slot as MS
+from . import pictures as PI
+from . import transplant as TR
+from .settings import BUNDLED, DIGITS, FASHION, MAX_SAMPLES, OOD_DIGIT_CLICKS, README, THUMB_SCALE
+from .widgets import Painting
+
+try:  # Hugging Face ZeroGPU Spaces: borrow a GPU for each model call
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+
+    def gpu(fn: Callable) -> Callable:
+        """No `spaces` package: run handlers as they are."""
+        return fn
+
+
+def checkpoint_provider(path_or_hub_id: str) -> Callable[[], biglearn.BigLearnModel]:
+    """A lazy loader of one checkpoint, on the GPU when present, else the CPU."""
+    return lambda: biglearn.load(path_or_hub_id)
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+def user_errors(fn: Callable) -> Callable:
+    """Show a ValueError (bad input, explained by the library) as a Gradio error message, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ValueError as exc:
+            raise gr.Error(message(exc)) from exc
+
+    return wrapper
+
+
+def message(exc: BaseException) -> str:
+    """An exception as a one-line, HTML-safe sentence."""
+    text = str(exc) or type(exc).__name__
+    return html.escape(text[:1].upper() + text[1:])
+
+
+def thumbnails(images: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
+    """Example images (N, H, W[, C]) as crisp gallery thumbnails with captions."""
+    return [(upscale(PI.to_rgb(img), THUMB_SCALE), cap) for img, cap in zip(images, captions, strict=True)]
+
+
+def captioned(tiles: list[np.ndarray], seeds: list[int]) -> list[tuple[np.ndarray, str]]:
+    """Gallery items: one tile per seed, captioned with its seed."""
+    return [(tile, f"seed {s}") for tile, s in zip(tiles, seeds, strict=True)]
+
+
+def below(indices: list[int], n: int) -> list[int]:
+    """Patch indices that exist in a grid of n patches (picks made under another model are dropped)."""
+    return [i for i in indices if i < n]
+
+
+def visible(flag: bool) -> dict[str, Any]:
+    """Show or hide a component."""
+    return gr.update(visible=flag)
+
+
+def checked_mask(mask: np.ndarray | None, grid: tuple[int, int]) -> np.ndarray:
+    """A painter's mask for this model's patch grid (nothing painted: all False); ValueError for a mask of
+    another grid (painted before the checkpoint was swapped, or sent so by an API client)."""
+    if mask is None:
+        return np.zeros(grid, dtype=bool)
+    if mask.shape != tuple(grid):
+        raise ValueError(f"the painted mask is for a {mask.shape[0]}x{mask.shape[1]} patch grid, but this model's "
+                         f"grid is {grid[0]}x{grid[1]} (was the checkpoint changed? choose the image again)")
+    return mask
+
+
+def as_hwc(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8 -> (H, W, C)."""
+    return image[..., None] if image.ndim == 2 else image
+
+
+# --- handlers ------------------------------------------------------------------------------------
+
+class Handlers:
+    """Every event of the app, over one shared and swappable model (`ModelSlot`).
+
+    Inputs and outputs are plain values (numpy images, bool patch masks, lists), so tests call them directly.
+    """
+
+    def __init__(self, slot: MS.ModelSlot) -> None:
+        self.slot = slot
+        self.digits, self.digit_captions = IM.load_examples(DIGITS)
+        self.fashion, self.fashion_captions = IM.load_examples(FASHION)
+
+    @property
+    def model(self) -> biglearn.BigLearnModel:
+        return self.slot.get()
+
+    # session start and inputs ------------------------------------------------------------------
+
+    def initial_ood(self) -> dict[str, Any]:
+        """A fresh out-of-domain state: the first digit, the first Fashion-MNIST item, nothing picked."""
+        return {"digit": as_hwc(self.digits[0]), "donor": as_hwc(self.fashion[0]), "digit_index": 0,
+                "picks": [], "dests": [], "keep": []}
+
+    @user_errors
+    def start(self, image: np.ndarray, ood: dict[str, Any]) -> tuple:
+        """Page load: the painters drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
+        pictures, the model card and the class picker."""
+        probs, _ = self.classify(image, None)
+        return (self.show(image), probs, "Paint the patches to keep.", self.canvas(),
+                *self.ood_views(ood), self.card(), self.class_choices())
+
+    def show(self, image: np.ndarray, mask: np.ndarray | None = None) -> Painting:
+        """The source painter for an image (and optionally a painted mask)."""
+        c = self.model.config
+        return Painting(IM.conform(image, c), np.zeros(c.grid, dtype=bool) if mask is None else mask)
+
+    def canvas(self) -> Painting:
+        """The empty target painter of marginal generation."""
+        c = self.model.config
+        return Painting(PI.blank_image(c), np.zeros(c.grid, dtype=bool))
+
+    def pick_example(self, evt: gr.SelectData) -> tuple[np.ndarray, Painting]:
+        """A click on the examples strip: that MNIST digit becomes the image."""
+        image = IM.conform(as_hwc(self.digits[evt.index]), self.model.config)
+        return image, self.show(image)
+
+    @user_errors
+    def upload_image(self, path: str | None) -> tuple[np.ndarray, Painting]:
+        """An uploaded file of any format, size or colour mode becomes the image (converted to the model's)."""
+        if not path:
+            raise ValueError("no file was uploaded")
+        image = IM.load_image(path, self.model.config)
+        return image, self.show(image)
+
+    @user_errors
+    def use_drawing(self, drawing: Image.Image | None) -> tuple[np.ndarray, Painting]:
+        """The drawing on the pad becomes the image (framed and inverted like an MNIST digit)."""
+        if drawing is None or np.ptp(np.asarray(drawing.convert("L"))) == 0:
+            raise ValueError("draw something on the pad first (dark strokes on the white canvas)")
+        image = IM.prepare_image(drawing, self.model.config)
+        return image, self.show(image)
+
+    @user_errors
+    def quick_mask(self, name: str, image: np.ndarray, painted: np.ndarray | None, ratio: float) -> Painting:
+        """A quick-mask button: random-r, top half, left half, centre, invert or clear."""
+        c = self.model.config
+        current = checked_mask(painted, c.grid) if name == "invert" else None
+        mask = IN.quick_mask(name, c.grid, current=current, ratio=float(ratio), seed=random.randrange(2**31))
+        return self.show(image, mask)
+
+    @staticmethod
+    def new_seed() -> int:
+        """A fresh random seed."""
+        return random.randrange(IN.MAX_UI_SEED - MAX_SAMPLES)
+
+    # model calls ---------------------------------------------------------------------------------
+
+    @user_errors
+    def complete(self, image: np.ndarray, painted: np.ndarray | None, n: float,
+                 seed: float) -> list[tuple[np.ndarray, str]]:
+        """p(x_T | x_S): n completions of the image from its painted patches, sources outlined."""
+        m = self.model
+        c = m.config
+        seeds = IN.check_seeds(seed, n)
+        source = checked_mask(painted, c.grid)
+        if source.all():
+            raise ValueError("every patch is painted as kept, so there is nothing left to generate: erase some "
+                             "patches (or press invert or clear)")
+        if not source.any():
+            gr.Info("Nothing is painted, so this is joint generation p(x): a new image per seed. "
+                    "Paint patches to keep them.")
+        samples = m.complete(IM.conform(image, c)[None], source[None], seeds=seeds)[0]  # (n, C, H, W)
+        return captioned(PI.render_tiles(samples, c, source), seeds)
+
+    @user_errors
+    def sweep(self, image: np.ndarray, mode: str, rows: float, seed: float) -> np.ndarray:
+        """Paper Fig. 3: rows = seeds, columns = source ratio 0 ... 0.9 and the real image."""
+        m = self.model
+        c = m.config
+        seeds = IN.check_seeds(seed, rows)
+        x = torch.from_numpy(IM.conform(image, c)).permute(2, 0, 1)[None].float() / 255.0
+        grid, outlines = ratio_sweep(m, x, seeds=seeds, mode="first" if mode == "raster-first" else "random")
+        f = PI.scale_for(c, 112)
+        picture = grid_image(grid, factor=f, pad=4, outlines=outlines, patch_size=c.patch_size)
+        labels = [f"r={r:.1f}" for r in SWEEP_RATIOS] + ["real"]
+        return PI.add_column_labels(picture, labels, c.width * f, 4)
+
+    @user_errors
+    def classify(self, image: np.ndarray, painted: np.ndarray | None) -> tuple[dict[str, float] | str, str]:
+        """As the user paints: the model's own p(y | x_S) for the painted source (the whole image when
+        nothing is painted) and a summary of the source."""
+        m = self.model
+        c = m.config
+        source = checked_mask(painted, c.grid)
+        summary = IN.source_summary(source)
+        if not c.num_classes:
+            return "This checkpoint was trained without labels: it has no classifier.", summary
+        probs = m.classify(IM.conform(image, c)[None], (source if source.any() else ~source)[None])[0]
+        return {str(k): float(p) for k, p in enumerate(probs)}, summary
+
+    @user_errors
+    def generate(self, klass: str, target: np.ndarray | None, n: float, seed: float) -> list[tuple[np.ndarray, str]]:
+        """Joint p(x), class-conditional p(x | y) or marginal p(x_T) (the painted region) generation."""
+        m = self.model
+        c = m.config
+        seeds = IN.check_seeds(seed, n)
+        target = checked_mask(target, c.grid)
+        label = IN.parse_class(klass, c.num_classes)
+        labels = None if label is None else torch.full((len(seeds),), label)
+        out = m.generate(len(seeds), seeds=seeds, labels=labels,
+                         target=np.repeat(target.reshape(1, -1), len(seeds), 0) if target.any() else None)
+        return captioned(PI.render_tiles(out, c, target, PI.TARGET_OUTLINE), seeds)
+
+    # out-of-domain -------------------------------------------------------------------------------
+
+    def ood_compose(self, ood: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The digit with the picked donor patches pasted in, and its source mask."""
+        c = self.model.config
+        picks, dests, keep = (below(ood[k], c.num_patches) for k in ("picks", "dests", "keep"))
+        return TR.transplant(IM.conform(ood["digit"], c), IM.conform(ood["donor"], c), c.patch_size, picks, dests, keep)
+
+    def ood_views(self, ood: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+        """(state, digit picture with destinations and kept patches, donor picture with numbered picks,
+        the composed source as the model will see it)."""
+        c = self.model.config
+        digit = PI.mark_patches(PI.grid_picture(IM.conform(ood["digit"], c), c), ood["dests"], c.grid,
+                               color=PI.DEST_COLOR)
+        digit = PI.mark_patches(digit, ood["keep"], c.grid, color=PI.KEEP_COLOR, numbered=False)
+        donor = PI.mark_patches(PI.grid_picture(IM.conform(ood["donor"], c), c), ood["picks"], c.grid)
+        composite, source = self.ood_compose(ood)
+        preview = PI.outline_region(PI.grid_picture(PI.source_view(composite, source, c), c), source,
+                                   PI.SOURCE_OUTLINE, 3)
+        return ood, digit, donor, preview
+
+    def ood_choose_digit(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+        """A click on the digit strip: that digit receives the patches."""
+        return self.ood_views({**ood, "digit": as_hwc(self.digits[evt.index]), "digit_index": evt.index})
+
+    def ood_choose_donor(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+        """A click on the Fashion-MNIST strip: that item gives the patches (picks are kept)."""
+        return self.ood_views({**ood, "donor": as_hwc(self.fashion[evt.index])})
+
+    @user_errors
+    def ood_upload_donor(self, ood: dict[str, Any], path: str | None) -> tuple:
+        """An uploaded image gives the patches."""
+        if not path:
+            raise ValueError("no file was uploaded")
+        return self.ood_views({**ood, "donor": IM.load_image(path, self.model.config)})
+
+    def ood_click_donor(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+        """A click on the donor's grid picks (or unpicks) that patch."""
+        c = self.model.config
+        side = PI.scale_for(c, PI.EDITOR_PX)
+        idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
+        return self.ood_views({**ood, "picks": IN.toggle(ood["picks"], idx)})
+
+    def ood_click_digit(self, ood: dict[str, Any], what: str, evt: gr.SelectData) -> tuple:
+        """A click on the digit's grid toggles a destination or a kept patch, as chosen."""
+        c = self.model.config
+        side = PI.scale_for(c, PI.EDITOR_PX)
+        idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
+        key = "dests" if what == OOD_DIGIT_CLICKS[0] else "keep"
+        return self.ood_views({**ood, key: IN.toggle(ood[key], idx)})
+
+    def ood_preset(self, name: str, ood: dict[str, Any]) -> tuple:
+        """Paper Fig. 5 presets: relocate or duplicate the centre patches, or mix with the next digit."""
+        picks, dests, keep = TR.preset(name, self.model.config.grid)
+        if name == "mix":
+            donor = as_hwc(self.digits[(ood["digit_index"] + 1) % len(self.digits)])
+        else:
+            donor = ood["digit"]
+        return self.ood_views({**ood, "donor": donor, "picks": picks, "dests": dests, "keep": keep})
+
+    def ood_clear(self, ood: dict[str, Any]) -> tuple:
+        """Forget the picks, destinations and kept patches."""
+        return self.ood_views({**ood, "picks": [], "dests": [], "keep": []})
+
+    @user_errors
+    def ood_complete(self, ood: dict[str, Any], n: float, seed: float) -> list[tuple[np.ndarray, str]]:
+        """Complete the composed, partly out-of-domain source (paper Fig. 5)."""
+        m = self.model
+        c = m.config
+        seeds = IN.check_seeds(seed, n)
+        composite, source = self.ood_compose(ood)
+        if source.all():
+            raise ValueError("the source covers every patch: nothing is left to generate")
+        if not source.any():
+            gr.Info("Nothing is picked or kept, so this is joint generation p(x). Click patches of the second "
+                    "image, or use a preset.")
+        samples = m.complete(composite[None], source[None], seeds=seeds)[0]
+        return captioned(PI.render_tiles(samples, c, source), seeds)
+
+    # the checkpoint ------------------------------------------------------------------------------
+
+    def card(self) -> str:
+        """The current checkpoint's model card."""
+        bundled = Path(self.slot.name).resolve() == BUNDLED.resolve()  # README.md describes that file only
+        readme = README.read_text(encoding="utf-8") if bundled and README.is_file() else None
+        return MS.model_card(self.model, self.slot.name, readme)
+
+    def class_choices(self) -> dict[str, Any]:
+        """The class picker for this model ("any" only when it has no labels)."""
+        k = self.model.config.num_classes
+        return gr.update(choices=["any"] + [str(i) for i in range(k)], value="any")
+
+    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray, ood: dict[str, Any]) -> tuple:
+        """Swap in another checkpoint (path, upload or Hub id) and redraw this user's pictures for it; a failed
+        load keeps the current one."""
+        try:
+            self.slot.load((path_or_hub_id or "").strip())
+        except Exception as exc:  # any failure to load must leave the app running on the old model
+            gr.Warning(f"Could not load that checkpoint, keeping {html.escape(self.slot.name)}: {message(exc)}")
+            return (gr.skip(),) * 8
+        gr.Info(f"Loaded {html.escape(self.slot.name)}.")
+        return self.card(), self.class_choices(), self.show(image), self.canvas(), *self.ood_views(ood)

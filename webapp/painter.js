@@ -1,0 +1,77 @@
+const canvas = element.querySelector('canvas');
+const ctx = canvas.getContext('2d');
+const img = new Image();
+let grid = [1, 1], mask = [], hover = -1, mode = null, dirty = false;
+function fit() {  // the canvas takes the picture's aspect ratio once it is decoded
+  if (img.complete && img.naturalWidth) canvas.height = Math.round(props.px * img.naturalHeight / img.naturalWidth);
+}
+img.onload = () => { fit(); draw(); };
+function draw() {
+  const W = canvas.width, H = canvas.height, cw = W / grid[1], ch = H / grid[0];
+  ctx.imageSmoothingEnabled = false;
+  ctx.fillStyle = '#808080';
+  ctx.fillRect(0, 0, W, H);
+  if (img.complete && img.naturalWidth) ctx.drawImage(img, 0, 0, W, H);
+  ctx.fillStyle = props.color;
+  mask.forEach((m, i) => { if (m) ctx.fillRect((i % grid[1]) * cw, Math.floor(i / grid[1]) * ch, cw, ch); });
+  ctx.strokeStyle = 'rgba(70, 130, 255, 0.8)';
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  const at = (k, step, end) => Math.min(end - 0.5, Math.round(k * step) + 0.5);  // crisp 1-pixel lines
+  for (let c = 0; c <= grid[1]; c++) { const x = at(c, cw, W); ctx.moveTo(x, 0); ctx.lineTo(x, H); }
+  for (let r = 0; r <= grid[0]; r++) { const y = at(r, ch, H); ctx.moveTo(0, y); ctx.lineTo(W, y); }
+  ctx.stroke();
+  if (hover >= 0) {  // the patch a stroke here selects
+    ctx.strokeStyle = '#ffd23f';
+    ctx.lineWidth = 3;
+    ctx.strokeRect((hover % grid[1]) * cw + 1.5, Math.floor(hover / grid[1]) * ch + 1.5, cw - 3, ch - 3);
+  }
+}
+function load() {
+  const v = props.value;
+  if (!v) return;
+  grid = v.grid;
+  mask = v.mask.slice();
+  canvas.width = props.px;
+  canvas.height = Math.round(props.px * grid[0] / grid[1]);
+  if (!v.image) img.removeAttribute('src');
+  else if (img.src !== v.image) img.src = v.image;  // a stroke's own value keeps the picture: no reload
+  fit();
+  draw();
+}
+function cell(e) {
+  const b = canvas.getBoundingClientRect();
+  const c = Math.min(grid[1] - 1, Math.max(0, Math.floor((e.clientX - b.left) / b.width * grid[1])));
+  const r = Math.min(grid[0] - 1, Math.max(0, Math.floor((e.clientY - b.top) / b.height * grid[0])));
+  return r * grid[1] + c;
+}
+function paint(i) {
+  if (mask[i] !== mode) { mask[i] = mode; dirty = true; }
+}
+canvas.addEventListener('pointerdown', e => {
+  if (!props.value || e.button > 0) return;
+  canvas.setPointerCapture(e.pointerId);
+  hover = cell(e);
+  mode = mask[hover] ? 0 : 1;
+  paint(hover);
+  draw();
+});
+canvas.addEventListener('pointermove', e => {
+  if (!props.value) return;
+  hover = cell(e);
+  if (mode !== null) paint(hover);
+  draw();
+});
+canvas.addEventListener('pointerleave', () => { if (mode === null) { hover = -1; draw(); } });
+const end = () => {
+  if (mode === null) return;
+  mode = null;
+  if (dirty) {  // a new value makes Gradio send the change event
+    dirty = false;
+    props.value = {...props.value, mask: mask.slice()};
+  }
+};
+canvas.addEventListener('pointerup', end);
+canvas.addEventListener('pointercancel', end);
+watch('value', load);
+load();

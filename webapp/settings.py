@@ -1,0 +1,32 @@
+"""The app's constants: where its files are, its limits and its texts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "assets"
+BUNDLED = ASSETS / "mnist-cpu.safetensors"
+DEFAULT_CHECKPOINT = os.environ.get("BIGLEARN_CHECKPOINT", str(BUNDLED))
+DIGITS = ASSETS / "examples" / "mnist_examples.npz"
+FASHION = ASSETS / "examples" / "fashion_examples.npz"
+README = ASSETS / "README.md"  # the bundled checkpoint's model card
+# model calls at once: on a CPU one call already uses every core, more would only fight over them
+MODEL_CONCURRENCY = 2 if torch.cuda.is_available() else 1
+MAX_FILE_SIZE = "20mb"
+THUMB_SCALE = 3
+MAX_SAMPLES = 16
+
+DESCRIPTION = """\
+# BigLearn-GAN: one model for every joint, conditional and marginal of image patches
+Images are cut into a grid of patches. **Paint the patches to keep** (the source *S*) and the model samples
+the rest *T* from p(x_T | x_S); the same network generates from nothing, from a class, any region alone, and
+classifies what it is shown (Cong & Zhao, *Big Learning*). Each seed gives one sample.
+"""
+
+CSS = (Path(__file__).resolve().parent / "app.css").read_text()
+
+OOD_DIGIT_CLICKS = ("where picked patches go", "digit patches to keep")
