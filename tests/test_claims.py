@@ -166,3 +166,44 @@ def test_compare_refuses_bad_input(tmp_path, capsys, extra, message):
             str(DIGITS), *extra]
     assert compare.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """torchvision's raw MNIST files (idx format, big-endian) for `images` uint8 (N, 28, 28)."""
+    import struct
+
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(images)
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+    label_bytes = labels.astype(np.uint8).tobytes()
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + label_bytes)
+
+
+def test_evaluate_runs_on_a_fresh_clone_from_torchvision_files(tmp_path, monkeypatch):
+    """No ../shared/data: the evaluation's defaults become torchvision's MNIST / Fashion-MNIST in --data-root."""
+    from train import eval_classifier, evaluate
+
+    data = np.load(DIGITS)
+    images, labels = data["images"], data["labels"]
+    for name in ("MNIST", "FashionMNIST"):
+        for prefix in ("train", "t10k"):
+            write_idx(tmp_path / "root" / name / "raw", prefix, images, labels)
+    monkeypatch.setattr(eval_classifier, "DATA_DIR", tmp_path / "no-shared-data")
+    out = tmp_path / "eval"
+    result = evaluate.run([str(ROOT / "assets" / "mnist-cpu.safetensors"), "--out", str(out), "--data-root",
+                           str(tmp_path / "root"), "--quick", "--num-samples", "64", "--complete-samples", "32",
+                           "--div-images", "8", "--no-progress"])
+    assert result["data"] == "mnist-test" and result["joint"]["n"] == 64
+    assert (out / "metrics.json").is_file() and (out / "report.md").is_file()
+
+
+def test_evaluate_offline_without_files_says_how_to_supply_them(tmp_path, monkeypatch, capsys):
+    from train import eval_classifier, evaluate
+
+    monkeypatch.setattr(eval_classifier, "DATA_DIR", tmp_path / "no-shared-data")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # no network, whatever this machine has
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    code = evaluate.main([str(ROOT / "assets" / "mnist-cpu.safetensors"), "--out", str(tmp_path / "e"),
+                          "--data-root", str(tmp_path / "empty"), "--quick", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "could not download or read torchvision's MNIST" in err and "pass an .npz" in err

@@ -150,6 +150,35 @@ def load_classifier(path: str | Path) -> tuple[EvalClassifier, dict]:
     return model.eval(), info
 
 
+DATA_ROOT = Path("~/.cache/biglearn/data").expanduser()  # where torchvision downloads, as for the trainer
+TORCHVISION_SETS = {"mnist-train": ("MNIST", True), "mnist-test": ("MNIST", False),
+                    "fashion-mnist-test": ("FashionMNIST", False)}
+
+
+def default_source(file_name: str, name: str) -> str:
+    """The offline copy `DATA_DIR/file_name` when this checkout has one, else the torchvision set `name`."""
+    path = DATA_DIR / file_name
+    return str(path) if path.is_file() else name
+
+
+def load_labelled(source: str | Path, data_root: Path = DATA_ROOT) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, H, W[, C]), labels int64 (N,)) of a labelled .npz, or of a torchvision set named in
+    TORCHVISION_SETS (downloaded into `data_root` on first use); ValueError saying how to supply it otherwise."""
+    if str(source) not in TORCHVISION_SETS:
+        return load_npz(Path(source))
+    import torchvision.datasets as tvd
+
+    cls, train = TORCHVISION_SETS[str(source)]
+    try:
+        ds = getattr(tvd, cls)(str(data_root), train=train, download=True)
+    except Exception as exc:  # network and archive errors come in many types
+        raise ValueError(f"could not download or read torchvision's {cls} ({'train' if train else 'test'} split) "
+                         f"into {data_root} (offline?): {type(exc).__name__}: {exc}. Put its files there "
+                         f"({data_root / cls / 'raw'}), pass --data-root, or pass an .npz with uint8 'images' and "
+                         "'labels' instead") from exc
+    return ds.data.numpy().astype(np.uint8), ds.targets.numpy().astype(np.int64)
+
+
 def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, H, W[, C]), labels int64 (N,)) of a labelled .npz; ValueError naming the path."""
     if not path.is_file():
@@ -165,15 +194,16 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
-def load_or_fit(path: str | Path = DEFAULT_PATH, *, train_data: Path = DATA_DIR / "mnist_train.npz",
-                test_data: Path = DATA_DIR / "mnist_test.npz", progress: bool = True) -> tuple[EvalClassifier, dict]:
+def load_or_fit(path: str | Path = DEFAULT_PATH, *, train_data: str | Path = DATA_DIR / "mnist_train.npz",
+                test_data: str | Path = DATA_DIR / "mnist_test.npz", progress: bool = True,
+                data_root: Path = DATA_ROOT) -> tuple[EvalClassifier, dict]:
     """The cached classifier at `path`, or (if absent) fit it on `train_data`, measure it on `test_data`
     and cache it there. Returns (model, info) with info["test_accuracy"]."""
     path = Path(path)
     if path.exists():
         return load_classifier(path)
-    train_x, train_y = load_npz(Path(train_data))
-    test_x, test_y = load_npz(Path(test_data))
+    train_x, train_y = load_labelled(train_data, data_root)
+    test_x, test_y = load_labelled(test_data, data_root)
     start = time.time()
     model = fit_classifier(to_float_images(train_x), torch.from_numpy(train_y), progress=progress)
     info = {"test_accuracy": round(accuracy_of(model, to_float_images(test_x), torch.from_numpy(test_y)), 5),

@@ -33,7 +33,17 @@ from biglearn.render import grid_image, save_png
 
 from . import metrics
 from .data import VAL_HOLDOUT, validation_indices
-from .eval_classifier import DATA_DIR, DEFAULT_PATH, IMAGE_SHAPE, EvalClassifier, load_npz, load_or_fit, to_float_images
+from .eval_classifier import (
+    DATA_ROOT,
+    DEFAULT_PATH,
+    IMAGE_SHAPE,
+    TORCHVISION_SETS,
+    EvalClassifier,
+    default_source,
+    load_labelled,
+    load_or_fit,
+    to_float_images,
+)
 from .nearest import NAME as NEAREST
 from .nearest import NearestNeighbourModel
 from .report import render_report
@@ -457,13 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "images of --train-data, held out of training by `python -m train --holdout "
                         f"{VAL_HOLDOUT}`. Choose between runs on val; score test once, for the tables")
     p.add_argument("--out", required=True, type=Path, help="output directory for metrics.json and figures")
-    p.add_argument("--data", type=Path, default=DATA_DIR / "mnist_test.npz",
+    p.add_argument("--data", default=default_source("mnist_test.npz", "mnist-test"),
                    help="labelled test set: .npz with uint8 'images' (N, 28, 28) and int 'labels' "
                         "(default: %(default)s)")
-    p.add_argument("--train-data", type=Path, default=DATA_DIR / "mnist_train.npz",
+    p.add_argument("--train-data", default=default_source("mnist_train.npz", "mnist-train"),
                    help="labelled train set: the FD floor, and fitting the evaluation classifier if not cached "
                         "(default: %(default)s)")
-    p.add_argument("--ood-data", type=Path, default=DATA_DIR / "fashion_mnist_test.npz",
+    p.add_argument("--ood-data", default=default_source("fashion_mnist_test.npz", "fashion-mnist-test"),
                    help="out-of-domain images (.npz, same size) pasted into digits for the abused test "
                         "(default: %(default)s)")
     p.add_argument("--classifier", type=Path, default=DEFAULT_PATH,
@@ -477,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         f"(default {Sizes.complete}, --quick {QUICK.complete})")
     p.add_argument("--div-images", type=int, help=f"test images completed with {DIV_SEEDS} seeds for div@r "
                                                   f"(default {Sizes.div_images}, --quick {QUICK.div_images})")
+    p.add_argument("--data-root", type=Path, default=DATA_ROOT,
+                   help="where torchvision downloads mnist-train, mnist-test and fashion-mnist-test when a data "
+                        "option names one of them (default: %(default)s)")
     p.add_argument("--holdout", type=int, default=VAL_HOLDOUT,
                    help="size of the validation split at the end of --train-data (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
@@ -484,13 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_images(path: Path, what: str, shape: tuple[int, int, int],
-                limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `limit` float images (N, C, H, W) and labels of an .npz; ValueError if missing or not of
-    `shape` (C, H, W)."""
-    if not path.is_file():
+def load_images(path: str | Path, what: str, shape: tuple[int, int, int], limit: int | None = None,
+                data_root: Path = DATA_ROOT) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `limit` float images (N, C, H, W) and labels of an .npz or a torchvision set
+    (`eval_classifier.TORCHVISION_SETS`); ValueError if missing or not of `shape` (C, H, W)."""
+    if str(path) not in TORCHVISION_SETS and not Path(path).is_file():
         raise ValueError(f"{what} not found: {path}")
-    images, labels = load_npz(path)
+    images, labels = load_labelled(path, data_root)
     found = (1, *images.shape[1:]) if images.ndim == 3 else (images.shape[3], *images.shape[1:3])
     if tuple(found) != tuple(shape):
         raise ValueError(f"{what} {path} holds {found[0]}x{found[1]}x{found[2]} images (CxHxW) but the checkpoint "
@@ -499,9 +512,10 @@ def load_images(path: Path, what: str, shape: tuple[int, int, int],
     return to_float_images(images if images.ndim == 3 else images[..., 0]), torch.from_numpy(labels)
 
 
-def nearest_model(train_data: Path, holdout: int = VAL_HOLDOUT) -> NearestNeighbourModel:
+def nearest_model(train_data: str | Path, holdout: int = VAL_HOLDOUT,
+                  data_root: Path = DATA_ROOT) -> NearestNeighbourModel:
     """The nearest-neighbour floor over the training part of `train_data` (the validation split left out)."""
-    images, labels = load_images(train_data, "train data file", IMAGE_SHAPE)
+    images, labels = load_images(train_data, "train data file", IMAGE_SHAPE, data_root=data_root)
     keep = validation_indices(len(images), holdout).start
     return NearestNeighbourModel(images[:keep], labels[:keep], get_preset("mnist-cpu").model)
 
@@ -516,20 +530,21 @@ def run(argv: list[str] | None = None) -> dict:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 2, got {value}")
     sizes = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
     if args.checkpoint == NEAREST:
-        model = nearest_model(args.train_data, args.holdout)
+        model = nearest_model(args.train_data, args.holdout, args.data_root)
     else:
         model = biglearn.load(args.checkpoint, device=args.device)
     c = model.config
     shape = (c.channels, c.height, c.width)
     if args.split == "val":
-        everything, all_labels = load_images(args.train_data, "train data file", shape)
+        everything, all_labels = load_images(args.train_data, "train data file", shape, data_root=args.data_root)
         val = validation_indices(len(everything), args.holdout)
         test, labels = everything[val.start:], all_labels[val.start:]
         train = everything[:min(sizes.samples, val.start)]
     else:
-        test, labels = load_images(args.data, "data file", shape)
-        train, _ = load_images(args.train_data, "train data file", shape, limit=sizes.samples)
-    ood, _ = load_images(args.ood_data, "out-of-domain data file", shape)
+        test, labels = load_images(args.data, "data file", shape, data_root=args.data_root)
+        train, _ = load_images(args.train_data, "train data file", shape, limit=sizes.samples,
+                               data_root=args.data_root)
+    ood, _ = load_images(args.ood_data, "out-of-domain data file", shape, data_root=args.data_root)
     if shape != IMAGE_SHAPE:
         raise ValueError(f"the evaluation classifier scores 1x28x28 digits; this checkpoint makes "
                          f"{shape[0]}x{shape[1]}x{shape[2]} images")
@@ -537,6 +552,7 @@ def run(argv: list[str] | None = None) -> dict:
         raise ValueError(f"{args.data} has labels up to {int(labels.max())}, the checkpoint knows {c.num_classes} "
                          "classes")
     clf, clf_info = load_or_fit(args.classifier, train_data=args.train_data, test_data=args.data,
+                                data_root=args.data_root,
                                 progress=not args.no_progress)
     header = {"checkpoint": str(args.checkpoint), "checkpoint_info": model.info, "objective": model.objective,
               "split": args.split, "data": str(args.data) if args.split == "test" else
