@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 import biglearn
 from biglearn import BigLearnConfig, ModelConfig, UniversalGenerator
-from train import evaluate, metrics
+from train import evaluate, metrics, plots, sections
 from train.eval_classifier import (
     ClassifierError,
     EvalClassifier,
@@ -82,10 +82,10 @@ class PerfectGenerator:
         return images[:, None].expand(-1, len(seeds), -1, -1, -1)
 
 
-def tiny_data(n: int = 12, seed: int = 0) -> evaluate.EvalData:
+def tiny_data(n: int = 12, seed: int = 0) -> sections.EvalData:
     g = torch.Generator().manual_seed(seed)
     images = torch.rand(n, 1, 28, 28, generator=g)
-    return evaluate.EvalData(images, torch.arange(n) % 10, torch.rand(n, 1, 28, 28, generator=g),
+    return sections.EvalData(images, torch.arange(n) % 10, torch.rand(n, 1, 28, 28, generator=g),
                              torch.rand(n, 1, 28, 28, generator=g))
 
 
@@ -93,13 +93,13 @@ def test_perfect_generator_scores_the_classifiers_accuracy_with_zero_diversity()
     torch.manual_seed(0)
     clf = EvalClassifier().eval()
     data = tiny_data()
-    sizes = evaluate.Sizes(samples=12, complete=12, div_images=5)
+    sizes = sections.Sizes(samples=12, complete=12, div_images=5)
     _, ref = clf.predict(data.test)
     with tqdm(disable=True) as bar:
-        res = evaluate.eval_complete(PerfectGenerator(), clf, ref, data, sizes, bar)
+        res = sections.eval_complete(PerfectGenerator(), clf, ref, data, sizes, bar)
     expected = accuracy_of(clf, data.test, data.labels)
-    for mode in evaluate.MODES:
-        for r in evaluate.RATIOS:
+    for mode in sections.MODES:
+        for r in sections.RATIOS:
             assert res[mode][f"acc@{r}"] == pytest.approx(expected)
             assert res[mode][f"div@{r}"] == 0.0
             assert res[mode][f"fd@{r}"] == pytest.approx(0.0, abs=1e-6)
@@ -158,7 +158,7 @@ def test_evaluate_smoke(files, capsys):
     for section in ("joint", "complete", "conditional", "classify", "abused", "targets"):
         assert section in result
     assert len(result["joint"]["class_fractions"]) == 10
-    assert set(result["complete"]["random"]) >= {f"{k}@{r}" for k in ("acc", "fd", "div") for r in evaluate.RATIOS}
+    assert set(result["complete"]["random"]) >= {f"{k}@{r}" for k in ("acc", "fd", "div") for r in sections.RATIOS}
     assert set(result["abused"]) >= {"relocated", "duplicated", "mixed", "out_of_domain"}
     assert all(isinstance(t["pass"], bool) for t in result["targets"])
     for name in result["figures"]:
@@ -226,9 +226,17 @@ def test_curve_orders_checkpoints_by_training_time(files):
     assert (out / "curve.png").stat().st_size > 0
 
 
-def test_x_labels_that_would_overlap_are_left_out():
-    # 20-pixel labels: 10 px apart collide, 30 px apart do not; the first always shows
-    assert evaluate.spaced_labels([(0, 20), (10, 20), (30, 20), (60, 20)]) == {0, 2, 3}
-    assert evaluate.spaced_labels([(0, 20), (24, 20)]) == {0, 1} and evaluate.spaced_labels([]) == set()
-    dense = evaluate.line_plot(list(range(40)), {"a": [0.5] * 40}, title="t", xlabel="x", ylabel="y")
+def test_line_plots_are_images_of_the_asked_size_with_readable_x_ticks():
+    # matplotlib draws them; 40 x values must not give 40 crowded tick labels
+    dense = plots.line_plot(list(range(40)), {"a": [0.5] * 40, "b": [float("nan")] * 40}, title="t", xlabel="x",
+                            ylabel="y")
     assert dense.shape == (380, 600, 3) and dense.dtype == np.uint8
+    assert dense.min() < 100 < 200 < dense.max()  # ink on white
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot(range(40), [0.5] * 40)
+    ax.xaxis.set_major_locator(plots.matplotlib.ticker.MaxNLocator(nbins=10))
+    fig.canvas.draw()
+    assert len([t for t in ax.get_xticklabels() if t.get_text()]) <= 11
+    plt.close(fig)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .evaluate import RATIOS
+from .sections import RATIOS
 
 NOISE = 0.01
 

@@ -32,10 +32,12 @@ from . import claims
 from .config import parse_duration
 from .data import VAL_HOLDOUT
 from .eval_classifier import DATA_DIR, DEFAULT_PATH, IMAGE_SHAPE, load_or_fit
-from .evaluate import RATIOS, EvalData, Sizes, eval_complete, load_images, nearest_model, titled
+from .evaluate import load_images, nearest_model
 from .evaluate import run as run_evaluation
 from .loop import INFERENCE_FILE, RESUME_FILE
 from .nearest import NAME as NEAREST
+from .plots import titled
+from .sections import RATIOS, EvalData, Sizes, eval_complete
 
 # arm name -> the trainer options that make it (everything else is shared)
 ARMS: dict[str, list[str]] = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from biglearn.render import save_png
 
-from . import evaluate
+from . import evaluate, plots
 from .report import table
 
 # (column, how to read it from metrics.json)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "curve.md").write_text(render_curve(rows, command))
     if len(rows) > 1:
         series = {name: [float(r[name]) if r[name] is not None else float("nan") for r in rows] for name in PLOTTED}
-        save_png(evaluate.line_plot([r["minutes"] for r in rows], series, title="metrics against training time",
+        save_png(plots.line_plot([r["minutes"] for r in rows], series, title="metrics against training time",
                                     xlabel="training minutes", ylabel="value", top=1.0, size=(760, 400)),
                  args.out / "curve.png")
     print(f"wrote {args.out / 'curve.md'}" + (" and curve.png" if len(rows) > 1 else ""))
