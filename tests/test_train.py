@@ -70,10 +70,14 @@ def test_sigkill_then_resume(tmp_path):
            "--steps", "100000", "--checkpoint-every", "2"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        def steps_logged() -> int:
+            log = out / METRICS_FILE
+            return len(log.read_text().splitlines()) if log.exists() else 0
+
+        # kill once the run is well under way: a checkpoint exists and two more were due (mid-step or mid-write)
         deadline = time.monotonic() + 60
-        while not (out / RESUME_FILE).exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.3)  # let it be mid-step or mid-write
+        while not ((out / RESUME_FILE).exists() and steps_logged() >= 6) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
