@@ -198,32 +198,32 @@ class TestOutOfDomain:
         ood = h.ood_click_donor(ood, select([110, 60]))[0]  # patch (1, 2)
         ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[0], select([300, 300]))[0]  # first pick -> (6, 6)
         ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[1], select([5, 5]))[0]  # keep (0, 0)
-        assert ood["picks"] == [8, 9] and ood["dests"] == [48] and ood["keep"] == [0]
+        assert ood.picks == [8, 9] and ood.dests == [48] and ood.keep == [0]
         composite, source = h.ood_compose(ood)
         assert sorted(np.flatnonzero(source)) == [0, 9, 48]
-        assert np.array_equal(composite[24:28, 24:28], ood["donor"][4:8, 4:8])
+        assert np.array_equal(composite[24:28, 24:28], ood.donor[4:8, 4:8])
         assert len(h.ood_complete(ood, 3, 0)) == 3
-        assert h.ood_click_donor(ood, select([60, 60]))[0]["picks"] == [9]  # a second click unpicks
+        assert h.ood_click_donor(ood, select([60, 60]))[0].picks == [9]  # a second click unpicks
 
     def test_choose_upload_and_clear(self, h, tmp_path):
         ood = h.ood_choose_digit(h.initial_ood(), select(4))[0]
-        assert ood["digit_index"] == 4 and np.array_equal(ood["digit"][..., 0], h.digits[4])
+        assert ood.digit_index == 4 and np.array_equal(ood.digit[..., 0], h.digits[4])
         ood = h.ood_choose_donor(ood, select(2))[0]
-        assert np.array_equal(ood["donor"][..., 0], h.fashion[2])
+        assert np.array_equal(ood.donor[..., 0], h.fashion[2])
         photo = np.full((50, 80, 3), 240, dtype=np.uint8)
         ood = h.ood_upload_donor(ood, png_file(tmp_path, photo, "photo.jpg", "JPEG"))[0]
-        assert ood["donor"].shape == (28, 28, 1)
+        assert ood.donor.shape == (28, 28, 1)
         ood = h.ood_preset("relocate", ood)[0]
-        assert h.ood_clear(ood)[0]["picks"] == []
+        assert h.ood_clear(ood)[0].picks == []
         with pytest.raises(gr.Error, match="No file"):
             h.ood_upload_donor(ood, None)
 
     @pytest.mark.parametrize("name", ["relocate", "duplicate", "mix"])
     def test_presets(self, h, name):
         ood, digit_pic, donor_pic, preview = h.ood_preset(name, h.initial_ood())
-        assert ood["picks"] and digit_pic.shape == donor_pic.shape == preview.shape == (336, 336, 3)
+        assert ood.picks and digit_pic.shape == donor_pic.shape == preview.shape == (336, 336, 3)
         if name == "mix":
-            assert np.array_equal(ood["donor"][..., 0], h.digits[1])
+            assert np.array_equal(ood.donor[..., 0], h.digits[1])
         assert len(h.ood_complete(ood, 2, 0)) == 2
 
     def test_nothing_picked_is_joint(self, h, capsys):

@@ -7,8 +7,9 @@ import functools
 import html
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -26,6 +27,58 @@ from . import pictures as PI
 from . import transplant as TR
 from .settings import BUNDLED, DIGITS, FASHION, MAX_SAMPLES, OOD_DIGIT_CLICKS, README, THUMB_SCALE
 from .widgets import Painting
+
+
+@dataclass(frozen=True)
+class OodState:
+    """One session's out-of-domain tab: the digit that receives patches (and its index in the examples), the
+    donor image that gives them, the donor patches picked, where they go in the digit, the digit's own kept
+    patches (raster indices)."""
+
+    digit: np.ndarray
+    donor: np.ndarray
+    digit_index: int = 0
+    picks: list[int] = field(default_factory=list)
+    dests: list[int] = field(default_factory=list)
+    keep: list[int] = field(default_factory=list)
+
+
+class OodViews(NamedTuple):
+    """What every out-of-domain event returns: the new state and its three pictures."""
+
+    ood: OodState
+    ood_digit: np.ndarray
+    ood_donor: np.ndarray
+    ood_preview: np.ndarray
+
+
+class Started(NamedTuple):
+    """What the page load returns, one field per output component (the layout wires them by these names)."""
+
+    painter: Any
+    probs: Any
+    summary: str
+    target_painter: Any
+    ood: OodState
+    ood_digit: np.ndarray
+    ood_donor: np.ndarray
+    ood_preview: np.ndarray
+    card: str
+    klass: Any
+
+
+class Swapped(NamedTuple):
+    """What loading a checkpoint returns, one field per output component."""
+
+    card: Any
+    klass: Any
+    painter: Any
+    target_painter: Any
+    ood: Any
+    ood_digit: Any
+    ood_donor: Any
+    ood_preview: Any
+
 
 try:  # Hugging Face ZeroGPU Spaces: borrow a GPU for each model call
     import spaces
@@ -121,18 +174,17 @@ class Handlers:
 
     # session start and inputs ------------------------------------------------------------------
 
-    def initial_ood(self) -> dict[str, Any]:
+    def initial_ood(self) -> OodState:
         """A fresh out-of-domain state: the first digit, the first Fashion-MNIST item, nothing picked."""
-        return {"digit": as_hwc(self.digits[0]), "donor": as_hwc(self.fashion[0]), "digit_index": 0,
-                "picks": [], "dests": [], "keep": []}
+        return OodState(as_hwc(self.digits[0]), as_hwc(self.fashion[0]))
 
     @user_errors
-    def start(self, image: np.ndarray, ood: dict[str, Any]) -> tuple:
+    def start(self, image: np.ndarray, ood: OodState) -> Started:
         """Page load: the painters drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
         pictures, the model card and the class picker."""
         probs, _ = self.classify(image, None)
-        return (self.show(image), probs, "Paint the patches to keep.", self.canvas(),
-                *self.ood_views(ood), self.card(), self.class_choices())
+        return Started(self.show(image), probs, "Paint the patches to keep.", self.canvas(), *self.ood_views(ood),
+                       self.card(), self.class_choices())
 
     def show(self, image: np.ndarray, mask: np.ndarray | None = None) -> Painting:
         """The source painter for an image (and optionally a painted mask)."""
@@ -238,70 +290,70 @@ class Handlers:
 
     # out-of-domain -------------------------------------------------------------------------------
 
-    def ood_compose(self, ood: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    def ood_compose(self, ood: OodState) -> tuple[np.ndarray, np.ndarray]:
         """The digit with the picked donor patches pasted in, and its source mask."""
         c = self.model.config
-        picks, dests, keep = (below(ood[k], c.num_patches) for k in ("picks", "dests", "keep"))
-        return TR.transplant(IM.conform(ood["digit"], c), IM.conform(ood["donor"], c), c.patch_size, picks, dests, keep)
+        picks, dests, keep = (below(k, c.num_patches) for k in (ood.picks, ood.dests, ood.keep))
+        return TR.transplant(IM.conform(ood.digit, c), IM.conform(ood.donor, c), c.patch_size, picks, dests, keep)
 
-    def ood_views(self, ood: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    def ood_views(self, ood: OodState) -> OodViews:
         """(state, digit picture with destinations and kept patches, donor picture with numbered picks,
         the composed source as the model will see it)."""
         c = self.model.config
-        digit = PI.mark_patches(PI.grid_picture(IM.conform(ood["digit"], c), c), ood["dests"], c.grid,
-                               color=PI.DEST_COLOR)
-        digit = PI.mark_patches(digit, ood["keep"], c.grid, color=PI.KEEP_COLOR, numbered=False)
-        donor = PI.mark_patches(PI.grid_picture(IM.conform(ood["donor"], c), c), ood["picks"], c.grid)
+        digit = PI.mark_patches(PI.grid_picture(IM.conform(ood.digit, c), c), ood.dests, c.grid,
+                                color=PI.DEST_COLOR)
+        digit = PI.mark_patches(digit, ood.keep, c.grid, color=PI.KEEP_COLOR, numbered=False)
+        donor = PI.mark_patches(PI.grid_picture(IM.conform(ood.donor, c), c), ood.picks, c.grid)
         composite, source = self.ood_compose(ood)
         preview = PI.outline_region(PI.grid_picture(PI.source_view(composite, source, c), c), source,
                                    PI.SOURCE_OUTLINE, 3)
-        return ood, digit, donor, preview
+        return OodViews(ood, digit, donor, preview)
 
-    def ood_choose_digit(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+    def ood_choose_digit(self, ood: OodState, evt: gr.SelectData) -> OodViews:
         """A click on the digit strip: that digit receives the patches."""
-        return self.ood_views({**ood, "digit": as_hwc(self.digits[evt.index]), "digit_index": evt.index})
+        return self.ood_views(replace(ood, digit=as_hwc(self.digits[evt.index]), digit_index=evt.index))
 
-    def ood_choose_donor(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+    def ood_choose_donor(self, ood: OodState, evt: gr.SelectData) -> OodViews:
         """A click on the Fashion-MNIST strip: that item gives the patches (picks are kept)."""
-        return self.ood_views({**ood, "donor": as_hwc(self.fashion[evt.index])})
+        return self.ood_views(replace(ood, donor=as_hwc(self.fashion[evt.index])))
 
     @user_errors
-    def ood_upload_donor(self, ood: dict[str, Any], path: str | None) -> tuple:
+    def ood_upload_donor(self, ood: OodState, path: str | None) -> OodViews:
         """An uploaded image gives the patches."""
         if not path:
             raise ValueError("no file was uploaded")
-        return self.ood_views({**ood, "donor": IM.load_image(path, self.model.config)})
+        return self.ood_views(replace(ood, donor=IM.load_image(path, self.model.config)))
 
-    def ood_click_donor(self, ood: dict[str, Any], evt: gr.SelectData) -> tuple:
+    def ood_click_donor(self, ood: OodState, evt: gr.SelectData) -> OodViews:
         """A click on the donor's grid picks (or unpicks) that patch."""
         c = self.model.config
         side = PI.scale_for(c, PI.EDITOR_PX)
         idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
-        return self.ood_views({**ood, "picks": IN.toggle(ood["picks"], idx)})
+        return self.ood_views(replace(ood, picks=IN.toggle(ood.picks, idx)))
 
-    def ood_click_digit(self, ood: dict[str, Any], what: str, evt: gr.SelectData) -> tuple:
+    def ood_click_digit(self, ood: OodState, what: str, evt: gr.SelectData) -> OodViews:
         """A click on the digit's grid toggles a destination or a kept patch, as chosen."""
         c = self.model.config
         side = PI.scale_for(c, PI.EDITOR_PX)
         idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
         key = "dests" if what == OOD_DIGIT_CLICKS[0] else "keep"
-        return self.ood_views({**ood, key: IN.toggle(ood[key], idx)})
+        return self.ood_views(replace(ood, **{key: IN.toggle(getattr(ood, key), idx)}))
 
-    def ood_preset(self, name: str, ood: dict[str, Any]) -> tuple:
+    def ood_preset(self, name: str, ood: OodState) -> OodViews:
         """Paper Fig. 5 presets: relocate or duplicate the centre patches, or mix with the next digit."""
         picks, dests, keep = TR.preset(name, self.model.config.grid)
         if name == "mix":
-            donor = as_hwc(self.digits[(ood["digit_index"] + 1) % len(self.digits)])
+            donor = as_hwc(self.digits[(ood.digit_index + 1) % len(self.digits)])
         else:
-            donor = ood["digit"]
-        return self.ood_views({**ood, "donor": donor, "picks": picks, "dests": dests, "keep": keep})
+            donor = ood.digit
+        return self.ood_views(replace(ood, donor=donor, picks=picks, dests=dests, keep=keep))
 
-    def ood_clear(self, ood: dict[str, Any]) -> tuple:
+    def ood_clear(self, ood: OodState) -> OodViews:
         """Forget the picks, destinations and kept patches."""
-        return self.ood_views({**ood, "picks": [], "dests": [], "keep": []})
+        return self.ood_views(replace(ood, picks=[], dests=[], keep=[]))
 
     @user_errors
-    def ood_complete(self, ood: dict[str, Any], n: float, seed: float) -> list[tuple[np.ndarray, str]]:
+    def ood_complete(self, ood: OodState, n: float, seed: float) -> list[tuple[np.ndarray, str]]:
         """Complete the composed, partly out-of-domain source (paper Fig. 5)."""
         m = self.model
         c = m.config
@@ -328,13 +380,13 @@ class Handlers:
         k = self.model.config.num_classes
         return gr.update(choices=["any"] + [str(i) for i in range(k)], value="any")
 
-    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray, ood: dict[str, Any]) -> tuple:
+    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray, ood: OodState) -> Swapped:
         """Swap in another checkpoint (path, upload or Hub id) and redraw this user's pictures for it; a failed
         load keeps the current one."""
         try:
             self.slot.load((path_or_hub_id or "").strip())
         except Exception as exc:  # any failure to load must leave the app running on the old model
             gr.Warning(f"Could not load that checkpoint, keeping {html.escape(self.slot.name)}: {message(exc)}")
-            return (gr.skip(),) * 8
+            return Swapped(*(gr.skip(),) * len(Swapped._fields))
         gr.Info(f"Loaded {html.escape(self.slot.name)}.")
-        return self.card(), self.class_choices(), self.show(image), self.canvas(), *self.ood_views(ood)
+        return Swapped(self.card(), self.class_choices(), self.show(image), self.canvas(), *self.ood_views(ood))

@@ -12,7 +12,7 @@ import biglearn
 
 from . import inputs as IN
 from . import model_slot as MS
-from .handlers import Handlers, as_hwc, gpu, thumbnails, visible
+from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, gpu, thumbnails, visible
 from .settings import (
     CSS,
     DEFAULT_CHECKPOINT,
@@ -138,8 +138,16 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                         card = gr.Markdown()
 
         # wiring: inputs and masks (UI only)
-        ood_views = [ood, ood_digit, ood_donor, ood_preview]
-        demo.load(h.start, [image, ood], [painter, probs, summary, target_painter, *ood_views, card, klass],
+        ui = {"painter": painter, "probs": probs, "summary": summary, "target_painter": target_painter, "ood": ood,
+              "ood_digit": ood_digit, "ood_donor": ood_donor, "ood_preview": ood_preview, "card": card,
+              "klass": klass}
+
+        def outputs(result: type) -> list:
+            """The components a handler's NamedTuple result fills, in its field order."""
+            return [ui[name] for name in result._fields]
+
+        ood_views = outputs(OodViews)
+        demo.load(h.start, [image, ood], outputs(Started),
                   api_name=False)
         for tab, show_panel in ((tab_complete, True), (tab_sweep, True), (tab_ood, False), (tab_gen, False),
                                 (tab_cls, True), (tab_info, False)):
@@ -177,7 +185,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                       **model_event)
 
         # wiring: checkpoints
-        swapped = [card, klass, painter, target_painter, *ood_views]
+        swapped = outputs(Swapped)
         ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint",
                         **model_event)
         ckpt_file.upload(h.load_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint",
