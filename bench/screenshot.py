@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sys
 from pathlib import Path
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+from .app_latency import CHROMIUM_ARGS, free_port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     import biglearn
     from webapp import layout, settings
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     demo = layout.build_demo(lambda: biglearn.load(settings.BUNDLED, "cpu"), settings.BUNDLED.name)
     layout.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from biglearn.checkpoint import CheckpointError, load_resume
+from biglearn.cli import run_main
 from biglearn.config import OBJECTIVES, BigLearnConfig, LossConfig
 from biglearn.presets import REGISTRY, get_preset
 
@@ -209,12 +210,4 @@ def run_training(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: clear one-line errors and a non-zero exit instead of tracebacks."""
-    try:
-        run(argv)
-    except (DataError, TrainingError, CheckpointError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(run, argv, errors=(DataError, TrainingError, CheckpointError, ValueError))

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 import biglearn
 from biglearn.checkpoint import load_inference
+from biglearn.cli import run_main
 from biglearn.figures import sweep_source
 from biglearn.render import grid_image, save_png
 
@@ -277,15 +278,8 @@ def run(argv: list[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: one-line errors, exit 2."""
-    try:
-        run(argv)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted (run the same command again to continue)", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(run, argv, interrupted="interrupted (run the same command again to continue)")
+
 
 
 if __name__ == "__main__":

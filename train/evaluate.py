@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 import biglearn
+from biglearn.cli import run_main
 from biglearn.presets import get_preset
 from biglearn.render import save_png
 
@@ -251,15 +252,8 @@ def run(argv: list[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: a one-line error and exit status 2 instead of a traceback."""
-    try:
-        run(argv)
-    except (ValueError, OSError) as exc:  # CheckpointError and ClassifierError are ValueErrors
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(run, argv)  # CheckpointError and ClassifierError are ValueErrors
+
 
 
 if __name__ == "__main__":

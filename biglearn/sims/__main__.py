@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..cli import run_main
 from . import gan2d, gmm25, landscape
 
 EXPERIMENTS = ("landscape", "gmm25", "gan2d")
@@ -178,15 +179,8 @@ def run(argv: list[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: a one-line error and exit 2 instead of a traceback."""
-    try:
-        run(argv)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(run, argv)
+
 
 
 if __name__ == "__main__":
