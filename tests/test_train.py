@@ -296,3 +296,31 @@ def test_checkpoints_record_the_commit_the_run_started_from(tmp_path, monkeypatc
     out = tmp_path / "commit"
     assert train(out, "--steps", "2", "--checkpoint-every", "1") == 0
     assert biglearn.load(out / INFERENCE_FILE).info["commit"] == "started-here"
+
+
+def test_disk_full_while_writing_ends_cleanly_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    import errno
+
+    out = tmp_path / "run"
+    assert train(out, "--steps", "2") == 0
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(loop, "save_inference", full)
+    assert train(out, "--steps", "4", "--checkpoint-every", "2", "--resume") == 2
+    err = capsys.readouterr().err
+    assert "error: could not write" in err and "(No space left on device)" in err
+    assert "the last complete checkpoint" in err and "is step 2" in err and "Traceback" not in err
+    assert biglearn.load(out / INFERENCE_FILE).info["steps"] == 2  # the previous files are intact
+    assert biglearn.checkpoint.load_resume(out / RESUME_FILE)[2]["step"] == 2
+
+
+def test_metrics_log_stays_monotonic_after_a_crash_and_resume(tmp_path):
+    out = tmp_path / "run"
+    assert train(out, "--steps", "4", "--checkpoint-every", "4") == 0
+    with open(out / METRICS_FILE, "a") as f:  # what a run that died after step 6, before its next checkpoint, left
+        f.write(json.dumps({"step": 5}) + "\n" + json.dumps({"step": 6}) + "\n" + '{"step": 7, "d_to')
+    assert train(out, "--steps", "6", "--resume") == 0
+    assert [r["step"] for r in metrics(out)] == [1, 2, 3, 4, 5, 6]
+    assert "d_total" in metrics(out)[-1]  # the resumed run's own records, not the dead run's

@@ -101,6 +101,7 @@ class Trainer:
         self.opt_g = adamw(self.G, train.lr_g, train, device)
         self.opt_d = adamw(self.D, train.lr_d, train, device)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the last checkpoint written completely
         self.elapsed = 0.0  # training seconds over all sessions of this run
         torch.manual_seed(train.seed * 1000 + dist.rank + 1)  # masks and noise differ per rank
         self.stop_requested = False
@@ -235,9 +236,20 @@ class Trainer:
                 "train_config": asdict(self.train), "world_size": self.dist.world_size}
 
     def save(self) -> None:
-        """Write the inference and resume files atomically (rank 0 only)."""
+        """Write the inference and resume files atomically (rank 0 only). A failed write (disk full, read-only)
+        leaves the previous files intact and ends the run with a TrainingError naming the last complete step."""
         if not self.dist.is_main:
             return
+        try:
+            self._write_checkpoints()
+        except OSError as exc:
+            where = exc.filename or self.out
+            last = "none yet" if self.saved_step is None else f"step {self.saved_step}"
+            raise TrainingError(f"could not write {where} ({exc.strerror or exc}); the last complete checkpoint "
+                                f"in {self.out} is {last}") from None
+        self.saved_step = self.step
+
+    def _write_checkpoints(self) -> None:
         save_inference(self.out / INFERENCE_FILE, self.ema, self.config, self.info())
         if self.train.keep_every and self.step % self.train.keep_every == 0:
             (self.out / SNAPSHOT_DIR).mkdir(exist_ok=True)
@@ -270,6 +282,8 @@ class Trainer:
         unflatten_optimizer(self.opt_g, tensors, state["opt_g_groups"], "opt_g")
         unflatten_optimizer(self.opt_d, tensors, state["opt_d_groups"], "opt_d")
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.saved_step = self.step
+        self.truncate_log()
         if self.dist.world_size == 1:
             torch.set_rng_state(tensors["rng.cpu"])
             if self.device.type == "cuda" and "rng.cuda" in tensors:
@@ -327,6 +341,21 @@ class Trainer:
         """Whether G, D and the EMA hold bit-identical weights on every rank."""
         flat = torch.cat([p.detach().flatten() for m in (self.G, self.D, self.ema) for p in m.parameters()])
         return all_equal(flat, self.dist)
+
+    def truncate_log(self) -> None:
+        """Drop the metrics records after the current step (logged by a run that died before its next
+        checkpoint), so that the resumed run's log stays monotonic in step."""
+        path = self.out / METRICS_FILE
+        if not self.dist.is_main or not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if int(json.loads(line)["step"]) <= self.step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):  # a line cut by the crash
+                continue
+        path.write_text("".join(k + "\n" for k in kept))
 
     def log(self, record: dict[str, Any]) -> None:
         """Append a metrics record to the JSON-lines log (and TensorBoard, when installed); rank 0 only."""
