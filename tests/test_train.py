@@ -46,8 +46,8 @@ def test_short_run_writes_loadable_checkpoints_and_samples(tmp_path):
     assert pngs == ["0000010_ratios.png", "0000010_seeds.png", "0000020_ratios.png", "0000020_seeds.png"]
     assert Image.open(out / "samples" / pngs[0]).size[0] > 28 * 10
     log = metrics(out)
-    assert [r["step"] for r in log] == [10, 20]
-    assert "div@0.1" in log[0] and "joint_classes" in log[0] and log[0]["images_per_s"] > 0
+    assert [r["step"] for r in log] == [1, 10, 20]  # the first step of a session is logged at once
+    assert "div@0.1" in log[1] and "joint_classes" in log[1] and log[1]["images_per_s"] > 0
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -324,3 +324,16 @@ def test_metrics_log_stays_monotonic_after_a_crash_and_resume(tmp_path):
     assert train(out, "--steps", "6", "--resume") == 0
     assert [r["step"] for r in metrics(out)] == [1, 2, 3, 4, 5, 6]
     assert "d_total" in metrics(out)[-1]  # the resumed run's own records, not the dead run's
+
+
+def test_without_a_terminal_the_trainer_prints_progress_lines(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "train", "--data", str(DIGITS), "--out", str(out), "--preset", "smoke",
+           "--steps", "40", "--log-every", "50", "--probe-every", "0", "--sample-every", "0", "--progress-every",
+           "0.01"]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)  # stderr is a pipe here
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [line for line in res.stderr.splitlines() if line.startswith("step ")]
+    assert len(lines) >= 2, res.stderr
+    assert "/40: " in lines[0] and "img/s" in lines[0] and "d_total" in lines[0] and "ETA" in lines[0]
+    assert [r["step"] for r in metrics(out)] == [1]  # the first step is logged at once, not after --log-every

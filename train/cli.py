@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps between sample grids (PNG)")
     b.add_argument("--probe-every", type=int, default=FIELD_DEFAULTS["probe_every"],
                    help="steps between collapse probes (multiple of --log-every)")
+    b.add_argument("--progress-every", type=float, default=FIELD_DEFAULTS["progress_every"],
+                   help="seconds between plain progress lines on stderr when it is not a terminal (nohup, CI; "
+                        "a terminal gets a progress bar); 0 = none")
     b.add_argument("--keep-every", type=int, default=FIELD_DEFAULTS["keep_every"],
                    help="also keep the inference file of every N-th step in RUN_DIR/snapshots (a multiple of "
                         "--checkpoint-every; 0 = none), for `python -m train.curve`")
@@ -125,7 +128,7 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
                             time_budget_s=parse_duration(args.time_budget), missing_rate=args.missing_rate,
                             holdout=args.holdout, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                             sample_every=args.sample_every, probe_every=args.probe_every,
-                            keep_every=args.keep_every, **train_kw)
+                            keep_every=args.keep_every, progress_every=args.progress_every, **train_kw)
     except ValueError as exc:
         raise ValueError(in_flags(str(exc))) from None
     return config, train

@@ -26,12 +26,13 @@ class TrainConfig(Recipe):
     sample_every: int = 1000
     probe_every: int = 500
     keep_every: int = 0  # 0 = keep no snapshots of the inference file
+    progress_every: float = 30.0  # seconds between progress lines when stderr is not a terminal (0 = none)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("TrainConfig.batch_size must be >= 1")
         for name in ("steps", "time_budget_s", "holdout", "checkpoint_every", "log_every", "sample_every",
-                     "probe_every", "keep_every", "warmup_steps", "grad_clip", "weight_decay"):
+                     "probe_every", "keep_every", "progress_every", "warmup_steps", "grad_clip", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0")
         for name in ("lr_g", "lr_d", "eps"):

@@ -13,6 +13,7 @@ import json
 import math
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -46,6 +47,42 @@ INFERENCE_FILE = "model.safetensors"
 SNAPSHOT_DIR = "snapshots"  # inference files kept every --keep-every steps, for train.curve
 RESUME_FILE = "resume.safetensors"
 METRICS_FILE = "metrics.jsonl"
+
+
+class ProgressLines:
+    """One line of progress on stderr every `progress_every` seconds: step, images/s, losses, ETA."""
+
+    def __init__(self, train: TrainConfig, world_size: int) -> None:
+        self.train, self.world_size = train, world_size
+        self.last = time.monotonic()
+
+    def maybe_print(self, step: int, elapsed: float, sums: dict[str, float], n: int, window_start: float) -> None:
+        """Print when the interval has passed (`sums` over the `n` steps since `window_start`)."""
+        now = time.monotonic()
+        if now - self.last < self.train.progress_every or n == 0:
+            return
+        self.last = now
+        t = self.train
+        ips = n * t.batch_size * self.world_size / max(now - window_start, 1e-9)
+        losses = ", ".join(f"{k} {v / n:.3f}" for k, v in sums.items() if k in ("d_total", "g_total", "mse",
+                                                                                   "label_ce"))
+        left = []
+        if t.time_budget_s:
+            left.append(max(0.0, t.time_budget_s - elapsed))
+        if t.steps and n:
+            left.append(max(0, t.steps - step) * (now - window_start) / n)
+        eta = f", ETA {format_seconds(min(left))}" if left else ""
+        total = f"/{t.steps}" if t.steps else ""
+        print(f"step {step}{total}: {ips:.0f} img/s, {losses}, {format_seconds(elapsed)} trained{eta}",
+              file=sys.stderr, flush=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """1h02m, 5m30s, 42s."""
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s" if m else f"{sec}s"
 
 
 class TrainingError(RuntimeError):
@@ -385,6 +422,9 @@ class Trainer:
             bar = tqdm(total=t.steps or None, initial=self.step, unit="step", dynamic_ncols=True,
                        disable=None, mininterval=2.0)
         start_elapsed, start_step = self.elapsed, self.step
+        # without a terminal tqdm stays silent: a plain progress line every t.progress_every seconds instead
+        lines = ProgressLines(t, self.dist.world_size) if self.dist.is_main and not sys.stderr.isatty() \
+            and t.progress_every > 0 else None
         session_start = time.monotonic()
         sums: dict[str, float] = {}
         n_sum, window_start = 0, time.monotonic()
@@ -405,7 +445,9 @@ class Trainer:
                 n_sum += 1
                 if bar is not None:
                     bar.update(1)
-                if t.log_every and self.step % t.log_every == 0:
+                if lines is not None:
+                    lines.maybe_print(self.step, self.elapsed, sums, n_sum, window_start)
+                if t.log_every and (self.step % t.log_every == 0 or self.step == start_step + 1):
                     now = time.monotonic()
                     ips = n_sum * t.batch_size * self.dist.world_size / max(now - window_start, 1e-9)
                     record = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "images_per_s": round(ips, 1),
