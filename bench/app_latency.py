@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -25,18 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from webapp.headless import CHROMIUM_ARGS, free_port
+
 from .measure import summarise
 
 SEEDS = 8
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def repeat(call: Callable[[int], Any], warmup: int, reps: int) -> list[float]:

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .app_latency import CHROMIUM_ARGS, free_port
+from webapp.headless import CHROMIUM_ARGS, free_port
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,24 +5,14 @@ import io
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import app
 import biglearn
-from biglearn.config import BigLearnConfig, ModelConfig
-from tests.helpers import SMALL
+from tests.helpers import save_tiny
 from webapp import handlers, layout, settings
 from webapp import inputs as IN
 from webapp import model_slot as MS
-
-
-def save_tiny(path, **changes):
-    """A random-weight checkpoint of a tiny 28x28, patch-4 model."""
-    cfg = BigLearnConfig(model=ModelConfig(**{**SMALL, **changes}))
-    torch.manual_seed(0)
-    biglearn.save(path, biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny"})
-    return path
 
 
 @pytest.fixture(scope="module")

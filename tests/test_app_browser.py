@@ -11,13 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 import app
 import biglearn
-from biglearn.config import BigLearnConfig, ModelConfig
-from tests.helpers import CHROMIUM_ARGS, SMALL, free_port
+from tests.helpers import save_tiny
 from webapp import layout, settings
+from webapp.headless import CHROMIUM_ARGS, free_port
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
@@ -29,10 +28,7 @@ TIMEOUT_MS = 60_000
 def url(tmp_path_factory):
     ckpt = Path(settings.DEFAULT_CHECKPOINT)
     if not ckpt.is_file():
-        ckpt = tmp_path_factory.mktemp("browser") / "tiny.safetensors"
-        cfg = BigLearnConfig(model=ModelConfig(**SMALL))
-        torch.manual_seed(0)
-        biglearn.save(ckpt, biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny"})
+        ckpt = save_tiny(tmp_path_factory.mktemp("browser") / "tiny.safetensors")
     demo = layout.build_demo(lambda: biglearn.load(ckpt, "cpu"), ckpt.name)
     port = free_port()
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

@@ -3,17 +3,17 @@
 
 import numpy as np
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
 import biglearn
-from biglearn.config import BigLearnConfig, ModelConfig
-from tests.helpers import SMALL, free_port
+from biglearn.config import ModelConfig
+from tests.helpers import SMALL, save_tiny
 from webapp import inputs as IN
 from webapp import layout, settings
+from webapp.headless import free_port
 from webapp.widgets import decode_data_url, png_data_url
 
 CONFIG = ModelConfig(**SMALL)
@@ -23,9 +23,7 @@ CONFIG = ModelConfig(**SMALL)
 def files(tmp_path_factory):
     """A tiny checkpoint and the image files the calls upload."""
     d = tmp_path_factory.mktemp("server")
-    cfg = BigLearnConfig(model=CONFIG)
-    torch.manual_seed(0)
-    biglearn.save(d / "tiny.safetensors", biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny"})
+    save_tiny(d / "tiny.safetensors")
     digit = np.load(settings.DIGITS)["images"][0]
     Image.fromarray(digit).save(d / "digit.png")
     (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")

@@ -10,8 +10,8 @@ from PIL import Image
 
 import biglearn
 from biglearn import masks
-from biglearn.config import BigLearnConfig, ModelConfig
-from tests.helpers import SMALL
+from biglearn.config import ModelConfig
+from tests.helpers import SMALL, save_tiny
 from webapp import images as IM
 from webapp import inputs as IN
 from webapp import model_slot as MS
@@ -286,11 +286,7 @@ class TestTransplant:
 class TestModel:
     @pytest.fixture(scope="class")
     def ckpt(self, tmp_path_factory):
-        path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-        cfg = BigLearnConfig(model=MNIST)
-        torch.manual_seed(0)
-        biglearn.save(path, biglearn.UniversalGenerator(cfg.model), cfg, info={"preset": "tiny", "steps": 3})
-        return path
+        return save_tiny(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", info={"preset": "tiny", "steps": 3})
 
     def test_slot_is_lazy_and_swaps(self, ckpt):
         calls = []

@@ -17,9 +17,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import biglearn
-from tests.helpers import free_port
 from train import cli, loop
 from train.loop import INFERENCE_FILE, METRICS_FILE, RESUME_FILE
+from webapp.headless import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "tests" / "fixtures" / "digits200.npz"
