@@ -32,7 +32,7 @@ from biglearn.render import grid_image, save_png
 from . import claims
 from .config import parse_duration
 from .data import VAL_HOLDOUT
-from .eval_classifier import DATA_DIR, DEFAULT_PATH, IMAGE_SHAPE, load_or_fit
+from .eval_classifier import DATA_ROOT, DEFAULT_PATH, IMAGE_SHAPE, TORCHVISION_SETS, default_source, load_or_fit
 from .evaluate import load_images, nearest_model
 from .evaluate import run as run_evaluation
 from .loop import INFERENCE_FILE, RESUME_FILE
@@ -49,6 +49,7 @@ ARMS: dict[str, list[str]] = {
     "supervised": ["--objective", "supervised"],
     "biglearn-missing-0.5": ["--objective", "biglearn", "--missing-rate", "0.5"],
 }
+TRAINER_NAMES = {"mnist-train": "mnist"}  # the trainer's name of a torchvision training set
 GAP_IMAGES = 2000  # training digits and test digits completed for the training-test gap
 FIGURE_DIGITS = 6
 FIGURE_RATIO = 0.25
@@ -58,9 +59,10 @@ FIGURE_RATIO = 0.25
 class Plan:
     """What one comparison trains and how it is evaluated."""
 
-    data: Path
-    test_data: Path
-    ood_data: Path
+    data: str  # an .npz, or a torchvision set of eval_classifier.TORCHVISION_SETS (in data_root)
+    test_data: str
+    ood_data: str
+    data_root: Path
     classifier: Path
     runs: Path
     doc: Path
@@ -83,8 +85,10 @@ class CompareError(ValueError):
 
 def arm_command(plan: Plan, arm: str, resume: bool) -> list[str]:
     """The `python -m train` command line of one arm."""
-    cmd = [sys.executable, "-m", "train", "--data", str(plan.data), "--out", str(plan.runs / arm),
-           "--preset", plan.preset, "--seed", str(plan.seed), "--holdout", str(plan.holdout),
+    data = TRAINER_NAMES.get(plan.data, plan.data)
+    cmd = [sys.executable, "-m", "train", "--data", data, "--data-root", str(plan.data_root),
+           "--out", str(plan.runs / arm), "--preset", plan.preset, "--seed", str(plan.seed),
+           "--holdout", str(plan.holdout),
            "--time-budget", str(plan.budget_s), "--steps", str(plan.steps), *ARMS[arm]]
     return cmd + (["--resume"] if resume else [])
 
@@ -142,6 +146,7 @@ def evaluate_arm(plan: Plan, arm: str) -> dict:
     s = plan.sizes
     argv = [checkpoint_of(plan, arm), "--out", str(out), "--data", str(plan.test_data),
             "--train-data", str(plan.data), "--ood-data", str(plan.ood_data), "--classifier", str(plan.classifier),
+            "--data-root", str(plan.data_root),
             "--holdout", str(plan.holdout), "--num-samples", str(s.samples), "--complete-samples", str(s.complete),
             "--div-images", str(s.div_images), "--no-progress"]
     if s != Sizes():
@@ -153,13 +158,15 @@ def evaluate_arm(plan: Plan, arm: str) -> dict:
 
 def training_test_gap(plan: Plan, arm: str) -> dict:
     """Completion metrics (random sources) on training digits the arm saw against as many test digits."""
-    model = nearest_model(plan.data, plan.holdout) if arm == NEAREST else biglearn.load(checkpoint_of(plan, arm))
+    model = nearest_model(plan.data, plan.holdout, plan.data_root) if arm == NEAREST else \
+        biglearn.load(checkpoint_of(plan, arm))
     if not model.can_generate:
         return {"skipped": f"objective {model.objective!r} cannot complete"}
-    clf, _ = load_or_fit(plan.classifier, train_data=plan.data, test_data=plan.test_data, progress=False)
+    clf, _ = load_or_fit(plan.classifier, train_data=plan.data, test_data=plan.test_data, progress=False,
+                         data_root=plan.data_root)
     n = plan.gap_images
-    train, train_labels = load_images(plan.data, "train data file", IMAGE_SHAPE, limit=n)
-    test, test_labels = load_images(plan.test_data, "data file", IMAGE_SHAPE, limit=n)
+    train, train_labels = load_images(plan.data, "train data file", IMAGE_SHAPE, limit=n, data_root=plan.data_root)
+    test, test_labels = load_images(plan.test_data, "data file", IMAGE_SHAPE, limit=n, data_root=plan.data_root)
     sizes = dataclasses.replace(plan.sizes, complete=n, div_images=min(plan.sizes.div_images, n))
     _, ref = clf.predict(test)
     with tqdm(disable=True) as bar:
@@ -171,10 +178,11 @@ def training_test_gap(plan: Plan, arm: str) -> dict:
 
 def side_by_side(plan: Plan, arms: list[str], path: Path) -> None:
     """The same test digits and the same random sources (r = FIGURE_RATIO) completed by every arm, seed 0."""
-    test, _ = load_images(plan.test_data, "data file", IMAGE_SHAPE, limit=FIGURE_DIGITS)
+    test, _ = load_images(plan.test_data, "data file", IMAGE_SHAPE, limit=FIGURE_DIGITS, data_root=plan.data_root)
     panels = []
     for arm in arms:
-        model = nearest_model(plan.data, plan.holdout) if arm == NEAREST else biglearn.load(checkpoint_of(plan, arm))
+        model = nearest_model(plan.data, plan.holdout, plan.data_root) if arm == NEAREST else \
+            biglearn.load(checkpoint_of(plan, arm))
         if not model.can_generate:
             continue
         c = model.config
@@ -211,9 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     p.add_argument("--preset", default="mnist-cpu", help="model widths shared by every arm")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", type=Path, default=DATA_DIR / "mnist_train.npz", help="labelled training .npz")
-    p.add_argument("--test-data", type=Path, default=DATA_DIR / "mnist_test.npz", help="labelled test .npz")
-    p.add_argument("--ood-data", type=Path, default=DATA_DIR / "fashion_mnist_test.npz")
+    p.add_argument("--data", default=default_source("mnist_train.npz", "mnist-train"),
+                   help="labelled training .npz, or mnist-train (torchvision, in --data-root)")
+    p.add_argument("--test-data", default=default_source("mnist_test.npz", "mnist-test"),
+                   help="labelled test .npz, or mnist-test")
+    p.add_argument("--ood-data", default=default_source("fashion_mnist_test.npz", "fashion-mnist-test"),
+                   help="out-of-domain .npz, or fashion-mnist-test")
+    p.add_argument("--data-root", type=Path, default=DATA_ROOT, help="where torchvision sets are downloaded")
     p.add_argument("--classifier", type=Path, default=DEFAULT_PATH, help="the evaluation classifier")
     p.add_argument("--holdout", type=int, default=VAL_HOLDOUT, help="validation images held out of training")
     p.add_argument("--quick", action="store_true",
@@ -235,7 +247,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if args.parallel < 1:
         raise CompareError("--parallel must be >= 1")
     for path in (args.data, args.test_data, args.ood_data):
-        if not Path(path).is_file():
+        if path not in TORCHVISION_SETS and not Path(path).is_file():
             raise CompareError(f"data file not found: {path}")
     sizes = Sizes(samples=200, complete=64, div_images=16, conditional_per_class=4, abused=16, figure_rows=4) \
         if args.quick else Sizes()
@@ -247,7 +259,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
             probe.unlink()
         except OSError as exc:
             raise CompareError(f"cannot write into {folder}: {exc.strerror or exc}") from exc
-    return Plan(data=args.data, test_data=args.test_data, ood_data=args.ood_data, classifier=args.classifier,
+    return Plan(data=str(args.data), test_data=str(args.test_data), ood_data=str(args.ood_data),
+                data_root=args.data_root, classifier=args.classifier,
                 runs=args.runs, doc=args.doc, preset="smoke" if args.quick else args.preset, budget_s=budget,
                 steps=steps, holdout=args.holdout, parallel=args.parallel, seed=args.seed, sizes=sizes,
                 gap_images=32 if args.quick else GAP_IMAGES, arms=arms)
