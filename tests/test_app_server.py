@@ -76,6 +76,10 @@ def test_complete_and_errors(client, files):
         client.predict(handle_file(files / "corrupt.png"), api_name="/upload_image")
     with pytest.raises(AppError, match="minimum"):  # the seed box refuses it before the handler
         client.predict(TOP, 4, -5, api_name="/complete")
+    with pytest.raises(AppError, match="(?i)the seed must be a whole number"):  # refused, not rounded to 2
+        client.predict(TOP, 4, 1.5, api_name="/complete")
+    with pytest.raises(AppError, match="(?i)the class must be"):
+        client.predict("²", None, 2, 0, api_name="/generate")
     for bad, reason in (({"grid": [7, 7], "mask": [1] * 5}, "needs a mask of 49"),
                         ({"grid": [7, 7], "mask": [2] * 49}, "0 .generate. or 1"),
                         ({"grid": "7x7", "mask": []}, "grid must be"), ("top half", "grid")):

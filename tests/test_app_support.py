@@ -171,7 +171,7 @@ class TestMasks:
     def test_parse_class(self):
         assert IN.parse_class("any", 10) is None and IN.parse_class(None, 10) is None and IN.parse_class("", 0) is None
         assert IN.parse_class("7", 10) == 7 and IN.parse_class(3, 10) == 3
-        for bad in ("10", "-1", "seven", "1.5"):
+        for bad in ("10", "-1", "seven", "1.5", "²", "٣", "9" * 40):  # no superscripts, other scripts, overflow
             with pytest.raises(ValueError, match="from 0 to 9"):
                 IN.parse_class(bad, 10)
         with pytest.raises(ValueError, match="without labels"):

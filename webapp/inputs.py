@@ -4,6 +4,7 @@ Masks are bool (gh, gw) numpy arrays.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,6 @@ def parse_class(value: Any, num_classes: int) -> int | None:
     text = str(value).strip()
     if not num_classes:
         raise ValueError("this checkpoint was trained without labels: choose 'any'")
-    if not text.isdigit() or int(text) >= num_classes:
+    if not re.fullmatch(r"[0-9]{1,6}", text) or int(text) >= num_classes:  # not isdigit(): "²" is a digit
         raise ValueError(f"the class must be 'any' or a number from 0 to {num_classes - 1}, got {value!r}")
     return int(text)

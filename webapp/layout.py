@@ -56,7 +56,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                     with gr.Tab("Complete") as tab_complete:
                         with gr.Row():
                             n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
-                            seed = gr.Number(0, precision=0, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
+                            seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
                         with gr.Row():
                             run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                             reseed = gr.Button("New seeds")
@@ -69,7 +69,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                         with gr.Row():
                             sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
                             sweep_rows = gr.Slider(1, 8, value=4, step=1, label="rows (seeds)")
-                            sweep_seed = gr.Number(0, precision=0, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
+                            sweep_seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
                         sweep_run = gr.Button("Sweep", variant="primary")
                         sweep_out = gr.Image(label="source-ratio sweep", format="png", interactive=False,
                                              elem_classes="pixelated")
@@ -106,7 +106,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                                                    interactive=False, elem_classes="pixelated")
                             with gr.Column():
                                 ood_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
-                                ood_seed = gr.Number(0, precision=0, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
+                                ood_seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
                                 ood_run = gr.Button("Complete", variant="primary")
                         ood_gallery = gr.Gallery(label="completions", columns=4, height="auto", format="png",
                                                  object_fit="contain", elem_id="ood-gallery", elem_classes="tiles")
@@ -116,7 +116,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                         with gr.Row():
                             klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
                             gen_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
-                            gen_seed = gr.Number(0, precision=0, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
+                            gen_seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
                         target_painter = PatchPainter(caption="Paint the region to generate (empty = the whole "
                                                              "image)", color="rgba(64, 200, 120, 0.5)",
                                                      label="target", elem_id="target-painter")
