@@ -254,3 +254,27 @@ def test_png_of_tiles_round_trips(h, digit):
     buf = io.BytesIO()
     Image.fromarray(tile).save(buf, format="PNG")
     assert np.array_equal(np.asarray(Image.open(buf)), tile)
+
+
+class TestOneModelPerRequest:
+    """Every handler reads the shared model once: a swap in the middle of a request cannot mix two models."""
+
+    class SwappingSlot:
+        """Hands out `first` once, then `second` on every later read (a swap right after the first read)."""
+
+        def __init__(self, first, second):
+            self.models, self.name = [first, second], "swapping"
+
+        def get(self):
+            return self.models.pop(0) if len(self.models) > 1 else self.models[0]
+
+    @pytest.mark.parametrize("name", ["relocate", "duplicate", "mix"])
+    def test_a_swap_during_a_preset_does_not_mix_models(self, tmp_path, name):
+        small = biglearn.load(save_tiny(tmp_path / "a.safetensors"), "cpu")
+        large = biglearn.load(save_tiny(tmp_path / "b.safetensors", height=56, width=56, patch_size=8), "cpu")
+        steady = handlers.Handlers(MS.ModelSlot(lambda: small, "a"))
+        swapping = handlers.Handlers(self.SwappingSlot(small, large))
+        expected = steady.ood_preset(name, steady.initial_ood())
+        got = swapping.ood_preset(name, steady.initial_ood())
+        for a, b in zip(expected[1:], got[1:], strict=True):
+            assert a.shape == b.shape and np.array_equal(a, b)

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 import biglearn
+from biglearn.config import ModelConfig
 from biglearn.figures import SWEEP_RATIOS, ratio_sweep
 from biglearn.render import grid_image, upscale
 
@@ -290,29 +291,31 @@ class Handlers:
 
     # out-of-domain -------------------------------------------------------------------------------
 
-    def ood_compose(self, ood: OodState) -> tuple[np.ndarray, np.ndarray]:
-        """The digit with the picked donor patches pasted in, and its source mask."""
-        c = self.model.config
+    @staticmethod
+    def ood_compose(ood: OodState, c: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+        """The digit with the picked donor patches pasted in, and its source mask, for a model of config `c`."""
         picks, dests, keep = (below(k, c.num_patches) for k in (ood.picks, ood.dests, ood.keep))
         return TR.transplant(IM.conform(ood.digit, c), IM.conform(ood.donor, c), c.patch_size, picks, dests, keep)
 
-    def ood_views(self, ood: OodState) -> OodViews:
+    def ood_views(self, ood: OodState, c: ModelConfig | None = None) -> OodViews:
         """(state, digit picture with destinations and kept patches, donor picture with numbered picks,
-        the composed source as the model will see it)."""
-        c = self.model.config
+        the composed source as the model will see it), for config `c` (default: the current model's, read once)."""
+        c = self.model.config if c is None else c
         digit = PI.mark_patches(PI.grid_picture(IM.conform(ood.digit, c), c), ood.dests, c.grid,
                                 color=PI.DEST_COLOR)
         digit = PI.mark_patches(digit, ood.keep, c.grid, color=PI.KEEP_COLOR, numbered=False)
         donor = PI.mark_patches(PI.grid_picture(IM.conform(ood.donor, c), c), ood.picks, c.grid)
-        composite, source = self.ood_compose(ood)
+        composite, source = self.ood_compose(ood, c)
         preview = PI.outline_region(PI.grid_picture(PI.source_view(composite, source, c), c), source,
                                    PI.SOURCE_OUTLINE, 3)
         return OodViews(ood, digit, donor, preview)
 
+    @user_errors
     def ood_choose_digit(self, ood: OodState, evt: gr.SelectData) -> OodViews:
         """A click on the digit strip: that digit receives the patches."""
         return self.ood_views(replace(ood, digit=as_hwc(self.digits[evt.index]), digit_index=evt.index))
 
+    @user_errors
     def ood_choose_donor(self, ood: OodState, evt: gr.SelectData) -> OodViews:
         """A click on the Fashion-MNIST strip: that item gives the patches (picks are kept)."""
         return self.ood_views(replace(ood, donor=as_hwc(self.fashion[evt.index])))
@@ -322,32 +325,38 @@ class Handlers:
         """An uploaded image gives the patches."""
         if not path:
             raise ValueError("no file was uploaded")
-        return self.ood_views(replace(ood, donor=IM.load_image(path, self.model.config)))
+        c = self.model.config
+        return self.ood_views(replace(ood, donor=IM.load_image(path, c)), c)
 
+    @user_errors
     def ood_click_donor(self, ood: OodState, evt: gr.SelectData) -> OodViews:
         """A click on the donor's grid picks (or unpicks) that patch."""
         c = self.model.config
         side = PI.scale_for(c, PI.EDITOR_PX)
         idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
-        return self.ood_views(replace(ood, picks=IN.toggle(ood.picks, idx)))
+        return self.ood_views(replace(ood, picks=IN.toggle(ood.picks, idx)), c)
 
+    @user_errors
     def ood_click_digit(self, ood: OodState, what: str, evt: gr.SelectData) -> OodViews:
         """A click on the digit's grid toggles a destination or a kept patch, as chosen."""
         c = self.model.config
         side = PI.scale_for(c, PI.EDITOR_PX)
         idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
         key = "dests" if what == OOD_DIGIT_CLICKS[0] else "keep"
-        return self.ood_views(replace(ood, **{key: IN.toggle(getattr(ood, key), idx)}))
+        return self.ood_views(replace(ood, **{key: IN.toggle(getattr(ood, key), idx)}), c)
 
+    @user_errors
     def ood_preset(self, name: str, ood: OodState) -> OodViews:
         """Paper Fig. 5 presets: relocate or duplicate the centre patches, or mix with the next digit."""
-        picks, dests, keep = TR.preset(name, self.model.config.grid)
+        c = self.model.config
+        picks, dests, keep = TR.preset(name, c.grid)
         if name == "mix":
             donor = as_hwc(self.digits[(ood.digit_index + 1) % len(self.digits)])
         else:
             donor = ood.digit
-        return self.ood_views(replace(ood, donor=donor, picks=picks, dests=dests, keep=keep))
+        return self.ood_views(replace(ood, donor=donor, picks=picks, dests=dests, keep=keep), c)
 
+    @user_errors
     def ood_clear(self, ood: OodState) -> OodViews:
         """Forget the picks, destinations and kept patches."""
         return self.ood_views(replace(ood, picks=[], dests=[], keep=[]))
@@ -358,7 +367,7 @@ class Handlers:
         m = self.model
         c = m.config
         seeds = IN.check_seeds(seed, n)
-        composite, source = self.ood_compose(ood)
+        composite, source = self.ood_compose(ood, c)
         if source.all():
             raise ValueError("the source covers every patch: nothing is left to generate")
         if not source.any():

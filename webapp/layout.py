@@ -179,7 +179,8 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         ood_donor.select(h.ood_click_donor, ood, ood_views, api_name=False)
         ood_digit.select(h.ood_click_digit, [ood, ood_what], ood_views, api_name=False)
         for name, button in presets.items():
-            button.click(functools.partial(h.ood_preset, name), ood, ood_views, api_name=f"ood_{name}")
+            button.click(functools.partial(h.ood_preset, name), ood, ood_views, api_name=f"ood_{name}",
+                         **model_event)
         ood_reset.click(h.ood_clear, ood, ood_views, api_name=False)
         ood_run.click(gpu(h.ood_complete), [ood, ood_n, ood_seed], ood_gallery, api_name="ood_complete",
                       **model_event)
