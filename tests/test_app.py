@@ -189,7 +189,7 @@ class TestOutOfDomain:
         ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[0], select([300, 300]))[0]  # first pick -> (6, 6)
         ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[1], select([5, 5]))[0]  # keep (0, 0)
         assert ood.picks == [8, 9] and ood.dests == [48] and ood.keep == [0]
-        composite, source = h.ood_compose(ood)
+        composite, source = h.ood_compose(ood, h.model.config)
         assert sorted(np.flatnonzero(source)) == [0, 9, 48]
         assert np.array_equal(composite[24:28, 24:28], ood.donor[4:8, 4:8])
         assert len(h.ood_complete(ood, 3, 0)) == 3
