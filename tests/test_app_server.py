@@ -117,3 +117,4 @@ def test_checkpoints(client, files):
     card, *_ = client.predict(handle_file(files / "tiny.safetensors"), api_name="/upload_checkpoint")
     assert "7x7 patch grid" in card
     assert len(client.predict(TOP, 1, 0, api_name="/complete")) == 1
+

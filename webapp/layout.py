@@ -16,6 +16,7 @@ from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, gpu, thumbna
 from .settings import (
     CSS,
     DEFAULT_CHECKPOINT,
+    DELETE_CACHE,
     DESCRIPTION,
     MAX_FILE_SIZE,
     MAX_SAMPLES,
@@ -25,11 +26,13 @@ from .settings import (
 from .widgets import DrawingPad, PatchPainter
 
 
-def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str = DEFAULT_CHECKPOINT) -> gr.Blocks:
-    """The app around a lazily provided model (tests pass a tiny one; nothing is loaded here)."""
+def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str = DEFAULT_CHECKPOINT,
+               delete_cache: tuple[int, int] = DELETE_CACHE) -> gr.Blocks:
+    """The app around a lazily provided model (tests pass a tiny one; nothing is loaded here). Every
+    `delete_cache[0]` seconds the files it served (tiles, uploads) older than `delete_cache[1]` are deleted."""
     h = Handlers(MS.ModelSlot(model_provider, name))
     model_event = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
-    with gr.Blocks(title="BigLearn-GAN") as demo:
+    with gr.Blocks(title="BigLearn-GAN", delete_cache=delete_cache) as demo:
         gr.Markdown(DESCRIPTION)
         image = gr.State(as_hwc(h.digits[0]))
         ood = gr.State(h.initial_ood())
