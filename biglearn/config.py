@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-FORMAT_VERSION = 2  # 2: every config key is written and required; `objective` added (docs/design-notes.md)
+FORMAT_VERSION = 3  # 2: every key written and required, `objective` added; 3: `cls_pool` (docs/design-notes.md)
 # Version-1 readers filled a missing key with its default. These are those defaults, frozen, so a version-1
 # file keeps meaning what it meant when written whatever the defaults become (see `migrate`).
 V1_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -25,6 +25,13 @@ V1_DEFAULTS: dict[str, dict[str, Any]] = {
               "label_roles": [0.4, 0.3, 0.3], "label_full_source": 0.5},
     "loss": {"comm_weight": 1.0, "r1_gamma": 0.2, "r1_interval": 4, "label_weight": 1.0, "objective": "biglearn"},
 }
+# Keys each later format version added, with the value that keeps an older file meaning what it meant.
+ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
+    3: {"model": {"cls_pool": "global"}},
+}
+# What the classifier head p(y | x_S) reads: the encoder's global token, or the mean of the global token and
+# every source token the encoder returns.
+CLS_POOLS = ("global", "mean")
 
 # The training objectives (docs/claims.md): big learning, its ablation without communication (eq. 4 only),
 # and its special cases: joint matching alone (a plain GAN), MAE (no noise, MSE on the targets, no
@@ -78,6 +85,7 @@ class ModelConfig:
     d_depth: int = 3
     d_heads: int = 4
     d_overlap: int = 1  # pixels of margin each D token sees around its patch
+    cls_pool: str = "global"  # one of CLS_POOLS: what the classifier head reads
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in MODEL_INT_RANGES.items():
@@ -89,6 +97,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.mlp_ratio must be a number in [0.25, 16], got {self.mlp_ratio!r}")
         if not isinstance(self.noise_norm, bool):
             raise ValueError(f"ModelConfig.noise_norm must be true or false, got {self.noise_norm!r}")
+        if self.cls_pool not in CLS_POOLS:
+            raise ValueError(f"ModelConfig.cls_pool must be one of {', '.join(CLS_POOLS)}, got {self.cls_pool!r}")
         if self.height % self.patch_size or self.width % self.patch_size:
             raise ValueError(
                 f"patch_size {self.patch_size} must divide the image size {self.height}x{self.width}"
@@ -209,18 +219,20 @@ class BigLearnConfig:
 def migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
     """A config object written at format `version`, brought to FORMAT_VERSION (a new dict).
 
-    1 -> 2: version-1 readers filled missing keys with their defaults; fill them from V1_DEFAULTS."""
-    if version == FORMAT_VERSION:
-        return data
-    if version != 1:
+    1 -> 2: version-1 readers filled missing keys with their defaults; fill them from V1_DEFAULTS.
+    Then each later version's new keys (ADDED_IN) with the value that keeps the file's meaning."""
+    if not 1 <= version <= FORMAT_VERSION:
         raise ValueError(f"config format version {version} is unknown; this biglearn reads versions 1 to "
                          f"{FORMAT_VERSION}")
     out = copy.deepcopy(data)
-    for section, defaults in V1_DEFAULTS.items():
-        part = out.setdefault(section, {})
-        if isinstance(part, dict):
-            for key, value in defaults.items():
-                part.setdefault(key, copy.deepcopy(value))
+    steps = [V1_DEFAULTS] if version == 1 else []
+    steps += [ADDED_IN[v] for v in sorted(ADDED_IN) if v > max(version, 2)]
+    for added in steps:
+        for section, defaults in added.items():
+            part = out.setdefault(section, {})
+            if isinstance(part, dict):
+                for key, value in defaults.items():
+                    part.setdefault(key, copy.deepcopy(value))
     return out
 
 

@@ -130,8 +130,13 @@ class UniversalGenerator(nn.Module):
         return unpatchify(merged, c.patch_size, c.channels, c.height, c.width)
 
     def classify_logits(self, images: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """Logits of p_θ(y | x_S) (B, K) from the encoder's global token; the label is a target."""
+        """Logits of p_θ(y | x_S) (B, K) from the encoder's global token, or (`cls_pool` "mean") from the mean
+        of the global token and the source tokens; the label is a target."""
         if self.classifier is None:
             raise ValueError("this model was trained without labels (num_classes = 0): it cannot classify")
         enc = self.encode(patchify(images, self.config.patch_size), source, None)
-        return self.classifier(enc.prefix[:, 0])
+        summary = enc.prefix[:, 0]
+        if self.config.cls_pool == "mean":
+            valid = enc.valid[..., None].to(enc.tokens.dtype)
+            summary = (summary + (enc.tokens * valid).sum(1)) / (1.0 + valid.sum(1))
+        return self.classifier(summary)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .augment import translate
 from .config import LossConfig, MaskConfig
 from .discriminator import UniversalDiscriminator
 from .generator import UniversalGenerator
@@ -53,6 +54,13 @@ def draw_fakes(generator: UniversalGenerator, images: torch.Tensor, tasks: Tasks
     if config.comm_weight > 0:
         x2 = generator(images, tasks.comm_source, torch.randn(b, noise_dim, device=images.device), cond)
     return Fakes(x1, x2)
+
+
+def shift_alike(images: torch.Tensor, fakes: Fakes, shifts: torch.Tensor) -> tuple[torch.Tensor, Fakes]:
+    """The real images and every fake drawn from them translated by the same per-sample `shifts` (B, 2):
+    what D sees with translation augmentation (biglearn.augment), applied after G copied its sources."""
+    return translate(images, shifts), Fakes(translate(fakes.x1, shifts),
+                                            None if fakes.x2 is None else translate(fakes.x2, shifts))
 
 
 def _logits(discriminator: UniversalDiscriminator, views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -154,4 +162,4 @@ def supervised_loss(generator: UniversalGenerator, images: torch.Tensor, labels:
 
 
 __all__ = ["Fakes", "draw_fakes", "discriminator_losses", "generator_losses", "r1_penalty", "label_loss",
-           "mae_loss", "source_labels", "supervised_loss"]
+           "mae_loss", "shift_alike", "source_labels", "supervised_loss"]

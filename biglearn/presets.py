@@ -25,6 +25,13 @@ class Recipe:
     warmup_steps: int = 0
     grad_clip: float = 0.0  # 0 = off
     ema_decay: float = 0.999
+    # EMA warm-up (StyleGAN2-ADA's ramp): the EMA's half-life in steps is at most ema_rampup x the steps
+    # taken, so early weights are forgotten fast; 0 = off (a constant ema_decay). train/schedules.py
+    ema_rampup: float = 0.0
+    # the learning rates fall linearly to 0 over this last fraction of the run (--steps or --time-budget); 0 = off
+    lr_decay: float = 0.0
+    # D sees real and fake images shifted by the same random offset of up to this many pixels; 0 = off
+    augment_shift: int = 0
 
 
 @dataclass(frozen=True)

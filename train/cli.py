@@ -13,15 +13,19 @@ import torch
 
 from biglearn.checkpoint import CheckpointError, load_resume
 from biglearn.cli import run_main
-from biglearn.config import OBJECTIVES, BigLearnConfig, LossConfig
-from biglearn.presets import REGISTRY, get_preset
+from biglearn.config import CLS_POOLS, OBJECTIVES, BigLearnConfig, LossConfig
+from biglearn.presets import REGISTRY, Recipe, get_preset
 
 from .config import FIELD_DEFAULTS, TrainConfig, parse_duration
 from .data import DataError, hold_out, load_source, simulate_missing
 from .distributed import init_distributed, shutdown_distributed
 from .loop import RESUME_FILE, Trainer, TrainingError
 
-RECIPE_FLAGS = ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "grad_clip", "ema_decay")
+RECIPE_FLAGS = ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "grad_clip", "ema_decay", "ema_rampup",
+                "lr_decay", "augment_shift")
+# ModelConfig / MaskConfig fields the command line can override (recorded in the checkpoint's config)
+MODEL_FLAGS = ("cls_pool", "d_dim", "d_depth", "d_overlap")
+MASK_FLAGS = ("label_full_source",)
 FLAGS = {"time_budget_s": "--time-budget"}  # TrainConfig fields whose flag is not --field-name
 
 
@@ -31,8 +35,15 @@ def flag(field_name: str) -> str:
 
 
 def in_flags(message: str) -> str:
-    """A TrainConfig error with its `TrainConfig.<field>` names replaced by the flags that set them."""
-    return re.sub(r"TrainConfig\.(\w+)", lambda m: flag(m.group(1)), message)
+    """A config error with its `TrainConfig.<field>` names (and those of the model and mask fields the command
+    line sets) replaced by the flags that set them."""
+    settable = {"TrainConfig": None, "ModelConfig": MODEL_FLAGS, "MaskConfig": MASK_FLAGS}
+
+    def name(m: re.Match) -> str:
+        fields = settable[m.group(1)]
+        return flag(m.group(2)) if fields is None or m.group(2) in fields else m.group(0)
+
+    return re.sub(r"(TrainConfig|ModelConfig|MaskConfig)\.(\w+)", name, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up")
     t.add_argument("--grad-clip", type=float, help="max gradient norm (0 = off)")
     t.add_argument("--ema-decay", type=float, help="EMA decay of the inference generator")
+    t.add_argument("--ema-rampup", type=float,
+                   help="EMA warm-up: its half-life is at most this times the steps taken (0 = off; StyleGAN2: 0.05)")
+    t.add_argument("--lr-decay", type=float,
+                   help="decay the learning rates linearly to 0 over this last fraction of --steps / --time-budget "
+                        "(0 = off)")
+    t.add_argument("--augment-shift", type=int,
+                   help="D sees real and fake images shifted alike by up to this many pixels (0 = off)")
     o = p.add_argument_group("objectives (recorded in the checkpoint)")
     o.add_argument("--objective", choices=OBJECTIVES, default=LossConfig.objective,
                    help="biglearn (eqs. 4+5), biglearn-no-comm (eq. 4 only), joint (S = empty only: a plain GAN), "
@@ -81,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--r1-gamma", type=float, help="R1 penalty strength λ_GP")
     o.add_argument("--r1-interval", type=int, help="lazy R1: evaluate every k steps")
     o.add_argument("--label-weight", type=float, help="weight of the label cross-entropy")
+    o.add_argument("--label-full-source", type=float,
+                   help="share of the classifier's training images it sees whole (MaskConfig.label_full_source)")
+    m = p.add_argument_group("architecture overrides (recorded in the checkpoint; default: the preset's)")
+    m.add_argument("--cls-pool", choices=CLS_POOLS,
+                   help="what the classifier head reads: the encoder's global token or the mean of its tokens")
+    m.add_argument("--d-dim", type=int, help="discriminator width")
+    m.add_argument("--d-depth", type=int, help="discriminator depth (transformer blocks)")
+    m.add_argument("--d-overlap", type=int, help="pixels of margin each discriminator token sees around its patch")
     b = p.add_argument_group("bookkeeping")
     b.add_argument("--checkpoint-every", type=int, default=FIELD_DEFAULTS["checkpoint_every"],
                    help="steps between checkpoints")
@@ -114,13 +140,20 @@ def objective_overrides(objective: str, loss_over: dict) -> dict:
 
 def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnConfig, TrainConfig]:
     preset = get_preset(args.preset)
-    model = preset.model if num_classes == preset.model.num_classes else \
-        dataclasses.replace(preset.model, num_classes=num_classes)
+    model_over = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
+    if num_classes != preset.model.num_classes:
+        model_over["num_classes"] = num_classes
+    mask_over = {k: getattr(args, k) for k in MASK_FLAGS if getattr(args, k, None) is not None}
+    try:
+        model = dataclasses.replace(preset.model, **model_over)
+        masks = dataclasses.replace(preset.masks, **mask_over)
+    except ValueError as exc:
+        raise ValueError(in_flags(str(exc))) from None
     loss_over = {k: getattr(args, k) for k in ("comm_weight", "r1_gamma", "r1_interval", "label_weight")
                  if getattr(args, k) is not None}
     loss: LossConfig = dataclasses.replace(preset.loss, **objective_overrides(args.objective, loss_over),
                                            objective=args.objective)
-    config = BigLearnConfig(model=model, masks=preset.masks, loss=loss)
+    config = BigLearnConfig(model=model, masks=masks, loss=loss)
     train_kw = dataclasses.asdict(REGISTRY[args.preset].recipe)
     train_kw.update({k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None})
     try:
@@ -139,6 +172,22 @@ def config_differences(saved: BigLearnConfig, asked: BigLearnConfig) -> list[str
     a, b = dataclasses.asdict(saved), dataclasses.asdict(asked)
     return [f"{sec}.{k}: {a[sec][k]!r} in the file, {b[sec][k]!r} asked" for sec in a for k in a[sec]
             if a[sec][k] != b[sec][k]]
+
+
+# TrainConfig fields a resumed run must share with the run it continues: the data and its split, the seed and
+# the whole recipe (biglearn.presets.Recipe). The budget and the bookkeeping may change between sessions.
+RESUME_FIXED = ("data", "seed", "holdout", "missing_rate", *(f.name for f in dataclasses.fields(Recipe)))
+
+
+def resume_differences(saved: dict, asked: TrainConfig) -> list[str]:
+    """'--flag X (now Y)' for every RESUME_FIXED field in which a resume file's train config differs from the
+    asked one. A field the file does not record (written before it existed) counts as its default."""
+    out = []
+    for name in RESUME_FIXED:
+        old = saved.get(name, FIELD_DEFAULTS[name])
+        if old != getattr(asked, name):
+            out.append(f"{flag(name)} {old!r} (asked: {getattr(asked, name)!r})")
+    return out
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -191,11 +240,10 @@ def run_training(args: argparse.Namespace) -> dict:
             diff = "; ".join(config_differences(saved, config))
             raise TrainingError(f"{resume_path} was written with another config ({diff}): resume with the same "
                                 "--preset, --objective and objective options")
-        old = state.get("train_config", {})
-        for key in ("data", "seed", "holdout"):
-            if old.get(key, 0 if key == "holdout" else None) != getattr(train, key):
-                raise TrainingError(f"{resume_path} was trained with {key} {old.get(key)!r}, not "
-                                    f"{getattr(train, key)!r}: resume with the same --{key}")
+        changed = resume_differences(state.get("train_config", {}), train)
+        if changed:
+            raise TrainingError(f"{resume_path} was trained with {'; '.join(changed)}: resume with the same "
+                                "options (a run's recipe cannot change half-way; start a new --out for another)")
     args.out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, train, dataset, args.out, device, dist)
     if args.resume:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -41,6 +42,16 @@ class TrainConfig(Recipe):
         for name in ("beta1", "beta2", "ema_decay"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"TrainConfig.{name} must lie in [0, 1)")
+        if not (math.isfinite(self.ema_rampup) and 0.0 <= self.ema_rampup <= 10.0):
+            raise ValueError("TrainConfig.ema_rampup must lie in [0, 10] (0 = off; StyleGAN2-ADA uses 0.05)")
+        if not 0.0 <= self.lr_decay <= 1.0:
+            raise ValueError("TrainConfig.lr_decay must lie in [0, 1] (the last fraction of the run; 0 = off)")
+        if self.lr_decay > 0 and not (self.steps or self.time_budget_s):
+            raise ValueError("TrainConfig.lr_decay needs a run length: set TrainConfig.steps or "
+                             "TrainConfig.time_budget_s")
+        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) \
+                or not 0 <= self.augment_shift <= 8:
+            raise ValueError("TrainConfig.augment_shift must be a whole number of pixels in [0, 8]")
         if self.keep_every and (not self.checkpoint_every or self.keep_every % self.checkpoint_every):
             raise ValueError("TrainConfig.keep_every must be a multiple of TrainConfig.checkpoint_every (snapshots "
                              "are taken when a checkpoint is written)")

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from biglearn import objectives as obj
+from biglearn.augment import random_shifts
 from biglearn.checkpoint import (
     check_state_dict,
     flatten_optimizer,
@@ -42,6 +43,7 @@ from biglearn.patches import to_model_range
 from .config import TrainConfig
 from .data import Dataset
 from .distributed import DistInfo, all_equal, any_rank, average_gradients, broadcast_parameters
+from .schedules import ema_decay, lr_scale, progress
 
 INFERENCE_FILE = "model.safetensors"
 SNAPSHOT_DIR = "snapshots"  # inference files kept every --keep-every steps, for train.curve
@@ -176,8 +178,8 @@ class Trainer:
     # --- one step ------------------------------------------------------------------------------
 
     def _lr_scale(self) -> float:
-        w = self.train.warmup_steps
-        return min(1.0, (self.step + 1) / w) if w > 0 else 1.0
+        t = self.train
+        return lr_scale(t, self.step, progress(self.step, self.elapsed, t.steps, t.time_budget_s))
 
     def _apply(self, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], base_lr: float) -> None:
         average_gradients(params, self.dist)
@@ -208,7 +210,8 @@ class Trainer:
         else:
             terms = self._direct_step(images, labels, observed, tasks)
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()), 1.0 - self.train.ema_decay)
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()),
+                                 1.0 - ema_decay(self.train, self.step))
         self.step += 1
         return {k: float(v.detach()) for k, v in terms.items()}
 
@@ -216,12 +219,16 @@ class Trainer:
                           tasks: Tasks) -> dict[str, torch.Tensor]:
         """One D update and one G update through the same fakes (big learning and its joint-only case)."""
         cfg = self.config
-        fakes = obj.draw_fakes(self.G, images, tasks, labels, cfg.loss)
+        fakes = obj.draw_fakes(self.G, images, tasks, labels, cfg.loss)  # G copies its sources unshifted
+        real, seen = images, fakes  # what D sees: with augmentation, real and fakes shifted alike
+        if self.train.augment_shift:
+            shifts = random_shifts(images.shape[0], self.train.augment_shift, images.device)
+            real, seen = obj.shift_alike(images, fakes, shifts)
         # discriminator
-        d_terms = obj.discriminator_losses(self.D, images, fakes.detach(), tasks, labels, cfg.loss)
+        d_terms = obj.discriminator_losses(self.D, real, seen.detach(), tasks, labels, cfg.loss)
         d_loss = d_terms["d_total"]
         if cfg.loss.r1_gamma > 0 and self.step % cfg.loss.r1_interval == 0:
-            d_terms["r1"] = obj.r1_penalty(self.D, images, tasks, labels, cfg.loss, scale=cfg.loss.r1_interval)
+            d_terms["r1"] = obj.r1_penalty(self.D, real, tasks, labels, cfg.loss, scale=cfg.loss.r1_interval)
             d_loss = d_loss + d_terms["r1"]
         self._check_finite(d_terms)
         self.opt_d.zero_grad(set_to_none=True)
@@ -229,7 +236,7 @@ class Trainer:
         self._apply(self.opt_d, list(self.D.parameters()), self.train.lr_d)
         # generator, through the same fakes and the updated D
         self.D.requires_grad_(False)
-        g_terms = obj.generator_losses(self.D, fakes, tasks, labels, cfg.loss)
+        g_terms = obj.generator_losses(self.D, seen, tasks, labels, cfg.loss)
         g_loss = g_terms["g_total"]
         if labels is not None and cfg.loss.label_weight > 0:
             g_terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)

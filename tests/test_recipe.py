@@ -1,0 +1,238 @@
+"""The recipe options of the sweep (issue 12): translation augmentation for D, the EMA warm-up, the learning-rate
+decay, the classifier's pooling and the architecture overrides: formulas, ranges, records, resume checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import biglearn
+from biglearn import objectives as obj
+from biglearn.augment import random_shifts, translate
+from biglearn.config import BigLearnConfig, ModelConfig
+from biglearn.generator import UniversalGenerator
+from biglearn.presets import Recipe
+from train import cli, loop
+from train.config import TrainConfig
+from train.loop import INFERENCE_FILE
+from train.schedules import ema_decay, lr_scale, progress
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ROOT / "tests" / "fixtures" / "digits200.npz"
+FAST = ["--preset", "smoke", "--log-every", "1", "--probe-every", "0", "--sample-every", "0"]
+
+
+def train(out: Path, *extra: str) -> int:
+    return cli.main(["--data", str(DIGITS), "--out", str(out), *FAST, *extra])
+
+
+# --- translation augmentation -----------------------------------------------------------------------------
+
+def test_translate_moves_content_and_replicates_the_edge():
+    img = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.equal(translate(img, torch.tensor([[0, 0]])), img)
+    down = translate(img, torch.tensor([[1, 0]]))
+    assert torch.equal(down[0, 0, 1:], img[0, 0, :3]) and torch.equal(down[0, 0, 0], img[0, 0, 0])
+    left = translate(img, torch.tensor([[0, -2]]))
+    assert torch.equal(left[0, 0, :, :2], img[0, 0, :, 2:]) and torch.equal(left[0, 0, :, 3], img[0, 0, :, 3])
+    # per sample: two images, two shifts
+    pair = translate(torch.cat([img, img]), torch.tensor([[0, 0], [1, 0]]))
+    assert torch.equal(pair[0], img[0]) and torch.equal(pair[1], down[0])
+    with pytest.raises(ValueError, match="shape"):
+        translate(img, torch.tensor([0, 0]))
+
+
+def test_translate_passes_gradients_and_shifts_stay_in_range():
+    img = torch.rand(3, 1, 8, 8, requires_grad=True)
+    translate(img, torch.tensor([[1, 1], [0, 0], [-2, 3]])).sum().backward()
+    assert img.grad is not None and float(img.grad.sum()) == pytest.approx(3 * 64)
+    torch.manual_seed(0)
+    s = random_shifts(1000, 2)
+    assert s.shape == (1000, 2) and int(s.min()) == -2 and int(s.max()) == 2
+
+
+def test_the_trainer_shifts_real_and_fakes_alike_and_never_the_sources(tmp_path, monkeypatch):
+    """G gets the data unshifted; D gets real and every fake of a sample under one and the same shift."""
+    seen: dict[str, object] = {}
+    real_draw, real_d = obj.draw_fakes, obj.discriminator_losses
+
+    def draw(generator, images, tasks, labels, config):
+        seen["g_images"], seen["tasks"] = images.clone(), tasks
+        seen["fakes"] = real_draw(generator, images, tasks, labels, config)
+        return seen["fakes"]
+
+    def d_losses(discriminator, images, fakes, tasks, labels, config):
+        seen["d_real"], seen["d_fakes"] = images, fakes
+        return real_d(discriminator, images, fakes, tasks, labels, config)
+
+    batches = []
+    real_batch = loop.Trainer.batch
+
+    def batch(self, step):
+        out = real_batch(self, step)
+        batches.append(out[0].clone())
+        return out
+
+    monkeypatch.setattr(loop.obj, "draw_fakes", draw)
+    monkeypatch.setattr(loop.obj, "discriminator_losses", d_losses)
+    monkeypatch.setattr(loop.Trainer, "batch", batch)
+    assert train(tmp_path / "run", "--steps", "1", "--augment-shift", "3") == 0
+    data = batches[-1]
+    assert torch.equal(seen["g_images"], data)  # the sources G copies are the data's, unshifted
+    fakes, d_fakes = seen["fakes"], seen["d_fakes"]
+    moved = 0
+    for i in range(len(data)):
+        offsets = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                   if torch.equal(translate(data[i:i + 1], torch.tensor([[dy, dx]])), seen["d_real"][i:i + 1])]
+        assert offsets, f"sample {i}: D's real image is not a shift of the data"
+        shift = torch.tensor([offsets[0]])
+        assert torch.equal(translate(fakes.x1[i:i + 1].detach(), shift), d_fakes.x1[i:i + 1])
+        if fakes.x2 is not None:
+            assert torch.equal(translate(fakes.x2[i:i + 1].detach(), shift), d_fakes.x2[i:i + 1])
+        moved += offsets[0] != (0, 0)
+    assert moved > 0  # the option did something
+
+
+# --- schedules ----------------------------------------------------------------------------------------------
+
+def test_lr_scale_follows_warmup_and_linear_decay():
+    r = Recipe(warmup_steps=10, lr_decay=0.25)
+    assert lr_scale(r, 0, 0.0) == pytest.approx(0.1)
+    assert lr_scale(r, 50, 0.5) == 1.0
+    assert lr_scale(r, 50, 0.75) == pytest.approx(1.0)
+    assert lr_scale(r, 50, 0.875) == pytest.approx(0.5)
+    assert lr_scale(r, 50, 1.0) == 0.0
+    assert lr_scale(Recipe(), 5, 0.99) == 1.0  # both off
+    assert progress(25, 0.0, 100, 0.0) == 0.25 and progress(0, 30.0, 0, 60.0) == 0.5
+    assert progress(25, 45.0, 100, 60.0) == 0.75 and progress(500, 0.0, 100, 0.0) == 1.0
+
+
+def test_ema_warmup_follows_its_formula():
+    r = Recipe(ema_decay=0.999, ema_rampup=0.05)
+    half_life = math.log(0.5) / math.log(0.999)  # ~693 steps
+    for step in (0, 10, 1000, 13_000, 20_000):
+        expected = 0.5 ** (1 / min(half_life, 0.05 * (step + 1)))
+        assert ema_decay(r, step) == pytest.approx(expected)
+    assert ema_decay(r, 0) < 1e-5 and ema_decay(r, 20_000) == pytest.approx(0.999)
+    assert ema_decay(Recipe(ema_decay=0.999), 0) == 0.999  # off
+
+
+def test_the_trainer_applies_the_decayed_learning_rate(tmp_path, monkeypatch):
+    lrs = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    assert train(tmp_path / "run", "--steps", "4", "--lr-decay", "0.5", "--lr-g", "1e-3", "--lr-d", "1e-3") == 0
+    d_lrs = lrs[0::2]  # D then G each step
+    assert d_lrs == pytest.approx([1e-3, 1e-3, 1e-3, 0.5e-3])  # progress 0, .25, .5, .75 before each step
+
+
+# --- ranges, records, resume ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    ({"ema_rampup": -0.1}, "ema_rampup"), ({"ema_rampup": math.nan}, "ema_rampup"),
+    ({"lr_decay": 1.5}, "lr_decay"), ({"lr_decay": 0.2}, "needs a run length"),
+    ({"augment_shift": 9}, "augment_shift"), ({"augment_shift": True}, "augment_shift"),
+])
+def test_recipe_values_out_of_range_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**change)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--augment-shift", "12"], "--augment-shift"), (["--lr-decay", "0.3"], "needs a run length"),
+    (["--ema-rampup", "-1"], "--ema-rampup"), (["--d-depth", "0"], "--d-depth"),
+    (["--label-full-source", "1.5"], "--label-full-source"),
+])
+def test_the_cli_names_the_flag_of_a_bad_value(tmp_path, capsys, flags, message):
+    assert train(tmp_path / "run", *flags) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_an_unknown_pooling_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train(tmp_path / "run", "--cls-pool", "max")
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_every_new_option_is_recorded_in_the_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    assert train(out, "--steps", "2", "--augment-shift", "2", "--ema-rampup", "0.05", "--lr-decay", "0.5",
+                 "--cls-pool", "mean", "--d-depth", "2", "--d-dim", "24", "--d-overlap", "0",
+                 "--label-full-source", "0.8") == 0
+    m = biglearn.load(out / INFERENCE_FILE)
+    t = m.info["train_config"]
+    assert (t["augment_shift"], t["ema_rampup"], t["lr_decay"]) == (2, 0.05, 0.5)
+    c = m.full_config
+    assert (c.model.cls_pool, c.model.d_depth, c.model.d_dim, c.model.d_overlap) == ("mean", 2, 24, 0)
+    assert c.masks.label_full_source == 0.8
+    assert m.classify(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_resume_with_another_recipe_is_refused_naming_the_option(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(out, "--steps", "2", "--augment-shift", "2") == 0
+    assert train(out, "--steps", "3", "--resume") == 2
+    err = capsys.readouterr().err
+    assert "--augment-shift 2" in err and "Traceback" not in err
+    assert train(out, "--steps", "3", "--resume", "--augment-shift", "2", "--lr-g", "1e-3") == 2
+    assert "--lr-g" in capsys.readouterr().err
+    assert train(out, "--steps", "3", "--resume", "--augment-shift", "2") == 0
+
+
+def test_a_resume_file_from_before_the_options_counts_them_off(tmp_path):
+    """Files written before a recipe field existed lack it; it meant "off", so resuming without it works."""
+    saved = {"data": str(DIGITS), "seed": 0, "holdout": 0, "missing_rate": 0.0, **dataclasses.asdict(Recipe())}
+    for name in ("ema_rampup", "lr_decay", "augment_shift"):
+        del saved[name]
+    assert cli.resume_differences(saved, TrainConfig(data=str(DIGITS))) == []
+    assert cli.resume_differences(saved, TrainConfig(data=str(DIGITS), augment_shift=1)) == \
+        ["--augment-shift 0 (asked: 1)"]
+
+
+# --- the classifier's pooling and the format version ----------------------------------------------------------
+
+def test_mean_pooling_reads_the_source_tokens():
+    torch.manual_seed(0)
+    cfg = ModelConfig(enc_dim=16, enc_depth=1, enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, noise_dim=8,
+                      noise_depth=2, conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
+    g_global = UniversalGenerator(cfg).eval()
+    g_mean = UniversalGenerator(dataclasses.replace(cfg, cls_pool="mean")).eval()
+    g_mean.load_state_dict(g_global.state_dict())  # same parameters: pooling adds none
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    src = torch.zeros(2, 49, dtype=torch.bool)
+    src[:, :20] = True
+    with torch.no_grad():
+        a, b = g_global.classify_logits(x, src), g_mean.classify_logits(x, src)
+        enc = g_mean.encode(biglearn.patches.patchify(x, 4), src, None)
+        pooled = torch.cat([enc.prefix[:, :1], enc.tokens[:, :20]], 1).mean(1)
+        assert torch.allclose(b, g_mean.classifier(pooled), atol=1e-5)
+        assert not torch.allclose(a, b)
+        # no source patch: the mean is the global token alone
+        empty = torch.zeros(2, 49, dtype=torch.bool)
+        assert torch.allclose(g_global.classify_logits(x, empty), g_mean.classify_logits(x, empty), atol=1e-5)
+
+
+def test_version_2_configs_load_as_global_pooling_and_version_3_requires_the_key():
+    data = json.loads(BigLearnConfig().to_json())
+    del data["model"]["cls_pool"]
+    assert BigLearnConfig.from_json(json.dumps(data), version=2).model.cls_pool == "global"
+    with pytest.raises(ValueError, match="cls_pool"):
+        BigLearnConfig.from_json(json.dumps(data), version=3)
+    with pytest.raises(ValueError, match="cls_pool"):
+        ModelConfig(cls_pool="max")
+
+
+def test_the_bundled_checkpoint_still_loads_and_says_its_version():
+    m = biglearn.load(ROOT / "assets" / "mnist-cpu.safetensors")
+    assert m.format_version == 1 and m.full_config.model.cls_pool == "global"
