@@ -240,3 +240,18 @@ def test_line_plots_are_images_of_the_asked_size_with_readable_x_ticks():
     fig.canvas.draw()
     assert len([t for t in ax.get_xticklabels() if t.get_text()]) <= 11
     plt.close(fig)
+
+
+def test_the_targets_are_issue_12s_bar():
+    from train.targets import check_targets
+
+    at_bar = {"complete": {"random": {"acc@0.1": 0.3, "acc@0.25": 0.6, "acc@0.5": 0.92, "acc@0.75": 0.97,
+                                      "acc@0.9": 0.985, "div@0.1": 0.09, "div@0.25": 0.08, "div@0.5": 0.06,
+                                      "div@0.75": 0.04, "div@0.9": 0.03}},
+              "joint": {"fd": 10.0, "class_fractions": [0.05] + [0.95 / 9] * 9, "mean_confidence": 0.95},
+              "conditional": {"accuracy": 0.98}, "classify": {"acc@1.0": 0.985, "acc@0.5": 0.93}}
+    rows = check_targets(at_bar)
+    assert len(rows) == 12 and all(r["pass"] for r in rows), [r for r in rows if not r["pass"]]
+    below = {**at_bar, "joint": {**at_bar["joint"], "fd": 10.5}, "classify": {"acc@1.0": 0.99, "acc@0.5": 0.92}}
+    failed = {r["target"] for r in check_targets(below) if not r["pass"]}
+    assert failed == {"joint Frechet distance", "own classifier acc@0.5"}
