@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +32,9 @@ from .data import VAL_HOLDOUT
 from .eval_classifier import DATA_ROOT, DEFAULT_PATH, IMAGE_SHAPE, TORCHVISION_SETS, default_source, load_or_fit
 from .evaluate import load_images, nearest_model
 from .evaluate import run as run_evaluation
-from .loop import INFERENCE_FILE, RESUME_FILE
+from .loop import INFERENCE_FILE
 from .nearest import NAME as NEAREST
+from .parallel import RunFailed, train_in_parallel
 from .plots import titled
 from .sections import RATIOS, EvalData, Sizes, eval_complete
 
@@ -107,31 +105,11 @@ def arm_finished(plan: Plan, arm: str) -> bool:
 def train_arms(plan: Plan) -> None:
     """Train the unfinished arms, `plan.parallel` at a time, each on cores // parallel threads; logs per arm."""
     todo = [a for a in plan.arms if a in ARMS and not arm_finished(plan, a)]
-    threads = max(1, (os.cpu_count() or 1) // plan.parallel)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    running: list[tuple[str, subprocess.Popen, object]] = []
-    root = Path(__file__).resolve().parents[1]
-    while todo or running:
-        while todo and len(running) < plan.parallel:
-            arm = todo.pop(0)
-            out = plan.runs / arm
-            out.mkdir(parents=True, exist_ok=True)
-            log = open(out / "train.log", "a")  # noqa: SIM115 - closed when the process ends
-            cmd = arm_command(plan, arm, resume=(out / RESUME_FILE).exists())
-            print(f"[compare] training {arm} ({threads} thread(s)): {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
-            running.append((arm, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root), log))
-        time.sleep(0.2)
-        for item in list(running):
-            arm, proc, log = item
-            if proc.poll() is None:
-                continue
-            running.remove(item)
-            log.close()
-            if proc.returncode != 0:
-                tail = (plan.runs / arm / "train.log").read_text().strip().splitlines()[-1:]
-                raise CompareError(f"arm {arm} failed (exit {proc.returncode}): {' '.join(tail)}; "
-                                   f"log: {plan.runs / arm / 'train.log'}")
-            print(f"[compare] {arm} done", file=sys.stderr, flush=True)
+    try:
+        train_in_parallel(todo, plan.runs, lambda arm, resume: arm_command(plan, arm, resume), plan.parallel,
+                          "compare")
+    except RunFailed as exc:
+        raise CompareError(str(exc)) from None
 
 
 # --- evaluation --------------------------------------------------------------------------------------------
