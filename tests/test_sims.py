@@ -144,3 +144,56 @@ def test_2d_tasks_baseline_rows_are_the_untransformed_joint():
     assert bool((source[0] == 0).all()) and bool((target[0] == 1).all()) and bool((theta[0] == 0).all())
     kinds = {tuple(map(tuple, torch.stack([s, t]).int().tolist())) for s, t in zip(source[1], target[1], strict=True)}
     assert len(kinds) == 5 and float(theta[1].std()) > 1.0
+
+
+# --- the app's live race (biglearn.sims.live) and its tab --------------------------------------------------------
+
+def test_live_race_yields_pictures_and_ends_with_a_final_frame():
+    from biglearn.sims import live
+
+    frames = list(live.live_race(["joint", "biglearn"], "reverse", 20, seed=3))
+    assert [f.iteration for f in frames] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+    assert [f.final for f in frames] == [False] * 10 + [True] and not frames[-1].stopped_early
+    assert set(frames[-1].modes) == {"joint", "biglearn"} and all(0 <= n <= 25 for n in frames[-1].modes.values())
+    assert frames[0].picture.size[0] > 2 * frames[0].picture.size[1] * 0.8  # two panels side by side
+    assert frames[0].modes == {"joint": 0, "biglearn": 0}  # every component starts in the corner
+
+
+def test_live_race_stops_at_its_time_bound():
+    from biglearn.sims import live
+
+    frames = list(live.live_race(["biglearn"], "forward", live.MAX_ITERS, seed=0, max_seconds=0.0))
+    assert len(frames) == 1 and frames[0].final and frames[0].stopped_early and frames[0].iteration == 0
+    assert list(frames[0].modes) == ["biglearn-forward"]
+
+
+@pytest.mark.parametrize("arms, direction, iters, message", [
+    ([], "reverse", 10, "at least one arm"),
+    (["vae"], "reverse", 10, "unknown arm"),
+    (["biglearn+cond"], "forward", 10, "no forward-KL version"),
+    (["joint"], "sideways", 10, "reverse or forward"),
+    (["joint"], "reverse", 0, "from 1 to 300"),
+    (["joint"], "reverse", 301, "from 1 to 300"),
+    (["joint"], "reverse", 10.5, "whole number"),
+    (["joint"], "reverse", True, "whole number"),
+])
+def test_live_race_refuses_bad_input(arms, direction, iters, message):
+    from biglearn.sims import live
+
+    with pytest.raises(ValueError, match=message):
+        next(live.live_race(arms, direction, iters, seed=0))
+
+
+def test_the_tab_handler_streams_frames_and_shows_errors_readably():
+    import gradio as gr
+
+    from webapp import principle
+
+    out = list(principle.live_run(["joint"], "reverse", 10, 0))
+    assert len(out) >= 2 and out[0][0].ndim == 3 and out[-1][1].startswith("**Done at iteration 10 of 10**")
+    assert "Iteration 0 of 10" in out[0][1]
+    for bad in ((["joint"], "reverse", 10, -1), (["joint"], "reverse", 10, 1.5), (["joint"], "reverse", None, 0),
+                (["biglearn+cond"], "forward", 10, 0), (None, "reverse", 10, 0)):
+        with pytest.raises(gr.Error):
+            next(principle.live_run(*bad))
+    assert "not bundled" in principle.bundled_text("nothing.md")

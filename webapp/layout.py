@@ -12,6 +12,7 @@ import biglearn
 
 from . import inputs as IN
 from . import model_slot as MS
+from . import principle
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, gpu, thumbnails, visible
 from .settings import (
     CSS,
@@ -130,6 +131,8 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                         gr.Markdown("The model's own p(y | x_S) for the patches painted on the left (the whole "
                                     "image when nothing is painted), updated as you paint.")
                         probs = gr.Label(num_top_classes=10, label="p(y | x_S)")
+                    with gr.Tab("2-D principle") as tab_2d:
+                        principle.build_tab()
                     with gr.Tab("Model info") as tab_info:
                         with gr.Accordion("Load another checkpoint (for every user of this app)", open=False):
                             with gr.Row():
@@ -153,7 +156,7 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         demo.load(h.start, [image, ood], outputs(Started),
                   api_name=False)
         for tab, show_panel in ((tab_complete, True), (tab_sweep, True), (tab_ood, False), (tab_gen, False),
-                                (tab_cls, True), (tab_info, False)):
+                                (tab_cls, True), (tab_2d, False), (tab_info, False)):
             tab.select(functools.partial(visible, show_panel), None, panel, api_name=False, queue=False)
         # (a failed input shows its message without covering the user's painter: show_progress="hidden")
         examples.select(h.pick_example, None, [image, painter], api_name=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -254,29 +254,27 @@ def evaluate(means: torch.Tensor, chol: torch.Tensor, n: int, g: torch.Generator
             "quality": near.any(-1).float().mean(1)}
 
 
-def race(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig(), seed: int = 0,
-         progress: Callable[[int, int], None] | None = None) -> dict:
-    """Run every arm for `seeds` seeds at once. Returns per-arm metric curves (lists over evaluations,
-    each a list over seeds), the evaluated iterations, the parameters at every evaluation and the seconds."""
+@dataclass
+class RaceState:
+    """The parameters of every row (arm-major, `seeds` rows per arm) after `iteration` outer iterations, with
+    the metrics of that evaluation (each a tensor over rows)."""
+
+    iteration: int
+    means: torch.Tensor
+    chol: torch.Tensor
+    metrics: dict[str, torch.Tensor]
+
+
+def race_states(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig(),
+                seed: int = 0) -> Iterator[RaceState]:
+    """Run every arm for `seeds` seeds at once, yielding the state at iteration 0 and after every
+    `eval_every` iterations (and the last): what `race` records and the app's live run draws."""
     arms = [ARMS[a] for a in arm_names]
     means, chol = init_params(arms, seeds, seed)
     g = torch.Generator().manual_seed(seed + 1)
     forward = torch.tensor([a.direction == "forward" for a in arms]).repeat_interleave(seeds)
     centres = target_means()
-    curves: dict[str, dict[str, list]] = {a.name: {} for a in arms}
-    history, iters_logged = [], []
-    start = time.perf_counter()
-
-    def log(it: int) -> None:
-        m = evaluate(means, chol, cfg.eval_samples, g)
-        for i, arm in enumerate(arms):
-            rows = slice(i * seeds, (i + 1) * seeds)
-            for key, value in m.items():
-                curves[arm.name].setdefault(key, []).append([round(float(v), 4) for v in value[rows]])
-        history.append((means.clone(), chol.clone()))
-        iters_logged.append(it)
-
-    log(0)
+    yield RaceState(0, means.clone(), chol.clone(), evaluate(means, chol, cfg.eval_samples, g))
     for it in range(cfg.iters):
         kind, rot = draw_tasks(arms, seeds, it, cfg, g)
         for _ in range(cfg.inner):
@@ -288,10 +286,26 @@ def race(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig(), seed:
                 means = (means - cfg.lr * torch.nan_to_num(gm, nan=0.0, posinf=0.0, neginf=0.0)).detach()
                 chol = (chol - cfg.lr * torch.nan_to_num(gc, nan=0.0, posinf=0.0, neginf=0.0)).detach()
         if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.iters:
-            log(it + 1)
-            if progress is not None:
-                progress(it + 1, cfg.iters)
+            yield RaceState(it + 1, means.clone(), chol.clone(), evaluate(means, chol, cfg.eval_samples, g))
+
+
+def race(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig(), seed: int = 0,
+         progress: Callable[[int, int], None] | None = None) -> dict:
+    """Run every arm for `seeds` seeds at once. Returns per-arm metric curves (lists over evaluations,
+    each a list over seeds), the evaluated iterations, the parameters at every evaluation and the seconds."""
+    curves: dict[str, dict[str, list]] = {a: {} for a in arm_names}
+    history, iters_logged = [], []
+    start = time.perf_counter()
+    for state in race_states(arm_names, seeds, cfg, seed):
+        for i, arm in enumerate(arm_names):
+            rows = slice(i * seeds, (i + 1) * seeds)
+            for key, value in state.metrics.items():
+                curves[arm].setdefault(key, []).append([round(float(v), 4) for v in value[rows]])
+        history.append((state.means, state.chol))
+        iters_logged.append(state.iteration)
+        if progress is not None and state.iteration:
+            progress(state.iteration, cfg.iters)
     seconds = time.perf_counter() - start
-    steps = cfg.iters * cfg.inner * len(arms) * seeds
-    return {"arms": [a.name for a in arms], "seeds": seeds, "iterations": iters_logged, "curves": curves,
+    steps = cfg.iters * cfg.inner * len(arm_names) * seeds
+    return {"arms": list(arm_names), "seeds": seeds, "iterations": iters_logged, "curves": curves,
             "history": history, "seconds": seconds, "us_per_seed_step": 1e6 * seconds / max(steps, 1)}

@@ -106,23 +106,31 @@ def contour_snapshots(result: dict, iterations: list[int], path: Path, seed: int
     plt.close(fig)
 
 
+def contours_image(means: torch.Tensor, chol: torch.Tensor, titles: list[str], dpi: int = 60) -> Image.Image:
+    """The model densities of `len(titles)` runs side by side (means (R, K, 2), chol (R, K, 3)) as an RGB image:
+    a frame of the race animation and of the app's live run."""
+    fig, axes = plt.subplots(1, len(titles), figsize=(3.2 * len(titles), 3.4), constrained_layout=True,
+                             squeeze=False)
+    for c, title in enumerate(titles):
+        _contour(axes[0, c], means[c], chol[c], title)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    plt.close(fig)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
 def race_gif(result: dict, arms: list[str], path: Path, seed: int = 0, frames: int = 40) -> None:
     """An animated GIF of the model densities of `arms` side by side, seed `seed`."""
     names, s = result["arms"], result["seeds"]
     picks = np.unique(np.linspace(0, len(result["iterations"]) - 1, frames).round().astype(int))
+    rows = [names.index(arm) * s + seed for arm in arms]
     images = []
     for k in picks:
-        fig, axes = plt.subplots(1, len(arms), figsize=(3.2 * len(arms), 3.4), constrained_layout=True,
-                                 squeeze=False)
         means, chol = result["history"][k]
-        for c, arm in enumerate(arms):
-            row = names.index(arm) * s + seed
-            modes = result["curves"][arm]["modes"][k][seed]
-            _contour(axes[0, c], means[row], chol[row], f"{arm}: it {result['iterations'][k]}, {modes:.0f} modes")
-        buf = io.BytesIO()
-        fig.savefig(buf, dpi=60, format="png")
-        plt.close(fig)
-        images.append(Image.open(io.BytesIO(buf.getvalue())).convert("P", palette=Image.Palette.ADAPTIVE))
+        titles = [f"{arm}: it {result['iterations'][k]}, {result['curves'][arm]['modes'][k][seed]:.0f} modes"
+                  for arm in arms]
+        frame = contours_image(means[rows], chol[rows], titles)
+        images.append(frame.convert("P", palette=Image.Palette.ADAPTIVE))
     images[0].save(path, save_all=True, append_images=images[1:], duration=150, loop=0)
 
 

@@ -1,0 +1,76 @@
+"""A short 25-GMM race for the app's "2-D principle" tab: a few arms, one seed, bounded in iterations and time.
+
+The same code as `python -m biglearn.sims gmm25` (`gmm25.race_states`), run for one seed; every few iterations
+it yields a picture of the model densities so the caller can show the contours moving.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from PIL import Image
+
+from . import gmm25
+from .plots import contours_image
+
+LIVE_ARMS = ("joint", "biglearn", "biglearn+cond")  # as the user picks them; forward KL maps to the *-forward arms
+DIRECTIONS = ("reverse", "forward")
+MAX_ITERS = 300  # about 20 s for three arms on one CPU thread (docs/simulations.md)
+MAX_SECONDS = 20.0  # a live run stops here whatever its iterations: it must not hold a worker longer
+FRAMES = 10
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """One picture of a live race: the densities after `iteration` of `total`, and the modes each arm covers."""
+
+    iteration: int
+    total: int
+    picture: Image.Image
+    modes: dict[str, int]
+    final: bool
+    stopped_early: bool  # the time bound ended the run before `total`
+
+
+def arm_names(arms: list[str], direction: str) -> list[str]:
+    """The gmm25 arms of the user's picks in KL `direction`; ValueError with a readable reason otherwise."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"the objective must be reverse or forward KL, not {direction!r}")
+    if not arms:
+        raise ValueError("pick at least one arm")
+    unknown = [a for a in arms if a not in LIVE_ARMS]
+    if unknown:
+        raise ValueError(f"unknown arm(s) {', '.join(unknown)}; pick from {', '.join(LIVE_ARMS)}")
+    if direction == "reverse":
+        return list(dict.fromkeys(arms))
+    if "biglearn+cond" in arms:
+        raise ValueError("biglearn+cond has no forward-KL version here: pick joint and/or biglearn for forward KL")
+    return [f"{a}-forward" for a in dict.fromkeys(arms)]
+
+
+def check_iterations(iters: float) -> int:
+    """A whole number of outer iterations in [1, MAX_ITERS]; ValueError otherwise."""
+    if isinstance(iters, bool) or not float(iters).is_integer() or not 1 <= iters <= MAX_ITERS:
+        raise ValueError(f"iterations must be a whole number from 1 to {MAX_ITERS}, got {iters!r}")
+    return int(iters)
+
+
+def live_race(arms: list[str], direction: str, iters: float, seed: int,
+              max_seconds: float = MAX_SECONDS) -> Iterator[LiveFrame]:
+    """Race the picked arms (one seed) for `iters` outer iterations, yielding about FRAMES pictures; the last
+    frame is `final`. Stops early, at the last evaluation, once `max_seconds` have passed."""
+    names = arm_names(arms, direction)
+    total = check_iterations(iters)
+    cfg = gmm25.RaceConfig(iters=total, eval_every=max(1, total // FRAMES), eval_samples=2000)
+    start = time.monotonic()
+    for state in gmm25.race_states(names, 1, cfg, seed):
+        modes = {n: int(state.metrics["modes"][i]) for i, n in enumerate(names)}
+        over = time.monotonic() - start > max_seconds
+        final = state.iteration == total or over
+        titles = [f"{n}: it {state.iteration}, {modes[n]} modes" for n in names]
+        yield LiveFrame(state.iteration, total, contours_image(state.means, state.chol, titles), modes, final,
+                        over and state.iteration < total)
+        if final:
+            return

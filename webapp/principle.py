@@ -1,0 +1,80 @@
+"""The "2-D principle" tab: the 2-D simulations' pictures and tables as `python -m biglearn.sims` made them
+(bundled in assets/sims), and a live 25-GMM race that any visitor can run (biglearn.sims.live)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from biglearn.sims import live
+
+from .handlers import message
+from .settings import ASSETS
+
+SIM_ASSETS = ASSETS / "sims"
+# bundled file -> what it shows; made by the commands in assets/sims/README.md
+PICTURES = (("landscapes.png", "Loss landscapes (paper §3.3): joint, transformed marginals, transformed conditionals; "
+                               "reverse KL above, forward KL below"),
+            ("race.gif", "The 25-GMM race (paper §4.1), seed 0: joint matching against big learning"),
+            ("modes_covered.png", "Modes covered against iterations, mean and band over seeds"),
+            ("gan2d_samples.png", "A 2-D GAN on the 25 Gaussians: plain GAN against big learning"))
+TABLES = (("gmm25_table.md", "The 25-GMM race"), ("gan2d_table.md", "The 2-D BigLearn-GAN"))
+# the live run has its own queue: it never waits for, or holds up, the image model's calls
+LIVE_EVENT = {"concurrency_id": "sims", "concurrency_limit": 1}
+
+
+def bundled_text(name: str, folder: Path = SIM_ASSETS) -> str:
+    """A bundled table's Markdown, or a line saying it is missing (the tab still works)."""
+    path = folder / name
+    return path.read_text() if path.exists() else f"*({name} is not bundled in this copy of the app)*"
+
+
+def live_run(arms: list[str] | None, direction: str, iters: float | None,
+             seed: float | None) -> Iterator[tuple[np.ndarray | None, str]]:
+    """Yield the contours (an image) and a status line as the race goes; a bad value is a readable error."""
+    try:
+        if seed is None or isinstance(seed, bool) or not float(seed).is_integer() or not 0 <= seed <= 10_000:
+            raise ValueError(f"the seed must be a whole number from 0 to 10,000, got {seed!r}")
+        frames = live.live_race(list(arms or []), direction, iters if iters is not None else 0, int(seed))
+        first = next(frames)
+    except ValueError as exc:
+        raise gr.Error(message(exc)) from exc
+    for frame in (first, *frames):
+        modes = ", ".join(f"{arm}: {n} of 25 modes" for arm, n in frame.modes.items())
+        if frame.final:
+            note = f" (stopped after {live.MAX_SECONDS:.0f} s, the live run's bound)" if frame.stopped_early else ""
+            status = f"**Done at iteration {frame.iteration} of {frame.total}**{note}. Covered: {modes}."
+        else:
+            status = f"Iteration {frame.iteration} of {frame.total}… covered so far: {modes}."
+        yield np.asarray(frame.picture), status
+
+
+def build_tab() -> None:
+    """The tab's components and events, inside the caller's `gr.Tab`."""
+    gr.Markdown("The principle in two dimensions, where every distribution is known exactly (Big Cooperative "
+                "Learning, §3.3 and §4.1). Learning many transformed marginals and conditionals of the data, "
+                "not just the joint, pulls a model out of the bad local optima where joint matching gets stuck. "
+                "Red crosses: the 25 modes of the target; blue: the model's density.")
+    with gr.Accordion("Run a race yourself (one seed, about 20 seconds)", open=True):
+        with gr.Row():
+            arms = gr.CheckboxGroup(list(live.LIVE_ARMS), value=["joint", "biglearn"], label="arms")
+            direction = gr.Radio(list(live.DIRECTIONS), value="reverse", label="KL (reverse: adversarial view; "
+                                                                               "forward: maximum likelihood)")
+        with gr.Row():
+            iters = gr.Slider(10, live.MAX_ITERS, value=200, step=10, label="outer iterations (20 SGD steps each)")
+            seed = gr.Number(0, precision=None, minimum=0, maximum=10_000, label="seed")
+        go = gr.Button("Race", variant="primary", elem_id="race-button")
+        status = gr.Markdown("Pick arms and press Race: every model starts with all 25 components in one corner.",
+                             elem_id="race-status")
+        picture = gr.Image(label="model densities", format="png", interactive=False, elem_id="race-picture")
+    gr.Markdown("**Made by the full experiments** (`python -m biglearn.sims`, docs/simulations.md):")
+    for name, caption in PICTURES:
+        path = SIM_ASSETS / name
+        if path.exists():
+            gr.Image(str(path), type="filepath", label=caption, interactive=False, buttons=[], alt_text=caption)
+    for name, title in TABLES:
+        gr.Markdown(f"**{title}**\n\n" + bundled_text(name))
+    go.click(live_run, [arms, direction, iters, seed], [picture, status], api_name="race", **LIVE_EVENT)
