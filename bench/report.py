@@ -80,6 +80,13 @@ def render(results: dict[str, Any]) -> str:
                 f"batch^{_num(bat['memory_exponent'])}",
             table(["batch", "step s", "img/s", "MFU", "peak MiB"],
                   [[r["batch"], r["step_s"], r["images_per_s"], r["mfu"], r["peak_mem_mib"]] for r in bat["rows"]])]
+    sm = results["sims"]
+    gm, ga = sm["gmm25"], sm["gan2d"]
+    out += ["", f"2-D simulations ({gm['seeds']} seeds per arm, batched): landscape on a {sm['landscape']['points']}^2 "
+                f"grid {sm['landscape']['seconds']:.1f} s; gmm25 {gm['us_per_seed_step']:.0f} us per seed-step "
+                f"({gm['arms']} arms, {gm['iterations']} iterations x {gm['inner']} steps; the full race projected "
+                f"{gm['projected_full_s'] / 60:.1f} min); gan2d {1e3 * ga['step_s']:.1f} ms per step ({ga['arms']} "
+                f"arms; {ga['steps']} steps; the full run projected {ga['projected_full_s'] / 60:.1f} min)"]
     st = results["startup"]
     out += ["", f"start-up ({st['loader']}, median of {st['runs']} fresh processes): import biglearn "
                 f"{_num(st['import_biglearn_s'])} s, import app {_num(st['import_app_s'])} s, load "

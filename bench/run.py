@@ -20,6 +20,7 @@ from biglearn.presets import PRESETS, get_preset
 from .inference import bench_inference, load_model
 from .machine import machine_info, matmul_flops, memory_bandwidth
 from .report import render, targets
+from .sims import FULL_SEEDS, bench_sims, sims_targets
 from .startup import measure_startup
 from .training import TOKEN_SWEEP, batch_scaling, measure_step, preset_fits, token_scaling
 
@@ -46,16 +47,17 @@ class Plan:
     scaling_steps: int
     startup_app: bool
     startup_runs: int
+    sims: tuple[int, int, int, int]  # landscape grid points, gmm25 iterations, gan2d steps, seeds per arm
 
 
 FULL = Plan(matmul_size=2048, copy_mib=256, limit_reps=10, presets=tuple(PRESETS), train_batch=64, train_steps=8,
             step_budget_s=5.0, inference_warmup=2, inference_reps=20, scaling_preset="mnist-cpu",
             token_sweep=TOKEN_SWEEP, token_batch=16, batch_sweep=(8, 16, 32, 64), scaling_steps=4,
-            startup_app=True, startup_runs=3)
+            startup_app=True, startup_runs=3, sims=(100, 5, 50, 10))
 QUICK = Plan(matmul_size=512, copy_mib=32, limit_reps=5, presets=("smoke",), train_batch=8, train_steps=2,
              step_budget_s=float("inf"), inference_warmup=0, inference_reps=1, scaling_preset="smoke",
              token_sweep=((16, 4), (28, 4)), token_batch=4, batch_sweep=(2, 4), scaling_steps=2, startup_app=False,
-             startup_runs=1)
+             startup_runs=1, sims=(10, 1, 2, 2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +131,9 @@ def run(plan: Plan, device: torch.device, checkpoint: str | None, quick: bool) -
         "batch": {"preset": plan.scaling_preset,
                   **batch_scaling(scaling_config, batches=plan.batch_sweep, steps=plan.scaling_steps, device=device,
                                   peak_flops=peak)}}
+    progress("2-D simulations")
+    land, iters, steps, seeds = plan.sims
+    results["sims"] = bench_sims(land, iters, steps, seeds)
     progress("start-up")
     with tempfile.TemporaryDirectory() as tmp:
         results["startup"] = measure_startup(startup_checkpoint(source, model, Path(tmp)), app=plan.startup_app,
@@ -137,7 +142,7 @@ def run(plan: Plan, device: torch.device, checkpoint: str | None, quick: bool) -
     last = limits(plan, device)
     results["limits"] = {**first, "peak_flops_per_s": peak, "matmul_at_end": last["matmul"],
                          "copy_at_end": last["copy"]}
-    results["targets"] = targets(results)
+    results["targets"] = targets(results) + sims_targets(results["sims"], full_size=seeds == FULL_SEEDS)
     results["wall_s"] = time.perf_counter() - start
     return results
 

@@ -36,9 +36,24 @@ def quick(tmp_path_factory):
 
 def test_quick_run_prints_the_report(quick):
     stdout, _ = quick
-    for heading in ("limits:", "training:", "inference", "scaling with tokens", "scaling with batch", "start-up",
-                    "targets"):
+    for heading in ("limits:", "training:", "inference", "scaling with tokens", "scaling with batch", "2-D simulations",
+                    "start-up", "targets"):
         assert heading in stdout
+
+
+def test_quick_results_time_the_simulations(quick):
+    _, r = quick
+    sims = r["sims"]
+    assert positive(sims["landscape"]["seconds"]) and sims["gmm25"]["arms"] == 5
+    assert positive(sims["gmm25"]["us_per_seed_step"]) and positive(sims["gan2d"]["step_s"])
+    # the projection is the measured rate times the full experiment's length
+    assert sims["gmm25"]["projected_full_s"] == pytest.approx(sims["gmm25"]["us_per_seed_step"] * 1e-6 * 10_000 * 20
+                                                              * 5 * 10)
+    assert sims["gan2d"]["projected_full_s"] == pytest.approx(sims["gan2d"]["step_s"] * 4000)
+    from bench.sims import sims_targets
+
+    rows = sims_targets(sims, full_size=True)
+    assert [t["met"] for t in rows][1] == (sims["gmm25"]["us_per_seed_step"] <= 90.0)
 
 
 def test_quick_results_are_well_formed(quick):
