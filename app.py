@@ -8,6 +8,7 @@ no checkpoint) and launches it. The handlers live in `webapp.handlers`, the page
 
 import argparse
 import sys
+from pathlib import Path
 
 import biglearn
 from webapp.handlers import checkpoint_provider
@@ -25,13 +26,21 @@ def main(argv: list[str] | None = None) -> None:
                              "(default: env BIGLEARN_CHECKPOINT or assets/mnist-cpu.safetensors)")
     parser.add_argument("--port", type=int, default=None, help="port to serve on (default: Gradio's, 7860)")
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    parser.add_argument("--allow-path", action="append", default=[], metavar="DIR", type=Path,
+                        help="a folder whose checkpoints visitors may load by typing their path (repeatable); "
+                             "without it they can only upload files or give Hub ids (assets/ is always allowed)")
     args = parser.parse_args(argv)
+    missing = [str(d) for d in args.allow_path if not d.is_dir()]
+    if missing:
+        print(f"error: --allow-path {', '.join(missing)}: not a directory", file=sys.stderr)
+        raise SystemExit(2)
     try:  # load now: a bad checkpoint stops here with its reason, and the first visitor does not wait
         model = biglearn.load(args.checkpoint)
     except ValueError as exc:  # CheckpointError included: one line, exit status 2
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    launch(build_demo(lambda: model, args.checkpoint), server_port=args.port, share=args.share)
+    launch(build_demo(lambda: model, args.checkpoint, allow_paths=tuple(args.allow_path)), server_port=args.port,
+           share=args.share)
 
 
 if __name__ == "__main__":

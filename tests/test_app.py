@@ -1,6 +1,7 @@
 """The app's handlers called directly, over a tiny random-weight model (fast, no server)."""
 
 import io
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -166,7 +167,7 @@ class TestClassifyGenerate:
         path = save_tiny(tmp_path / "unlabelled.safetensors", num_classes=0)
         h = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(path, "cpu")))
         assert "without labels" in h.classify(digit, None)[0]
-        assert h.class_choices()["choices"] == ["any"]
+        assert h.class_choices(h.model.config)["choices"] == ["any"]
 
     def test_joint_and_class_conditional(self, h):
         assert len(h.generate("any", None, 3, 0)) == 3
@@ -221,31 +222,61 @@ class TestOutOfDomain:
         assert "joint generation" in capsys.readouterr().out
 
 
+def session(name: str) -> SimpleNamespace:
+    """What a handler reads of Gradio's request: the browser session."""
+    return SimpleNamespace(session_hash=name)
+
+
 class TestCheckpoints:
     def test_failed_load_keeps_the_model(self, h, digit, tmp_path):
         model = h.model
         (tmp_path / "bad.safetensors").write_bytes(b"nope")
-        for bad in (str(tmp_path / "bad.safetensors"), "", None, "/does/not/exist.safetensors"):
+        for bad in (str(tmp_path / "bad.safetensors"), "", None, "/does/not/exist.safetensors", "a/../b",
+                    "user/repo/x/y", "user/repo/weights.bin"):
             with pytest.warns(UserWarning, match="Could not load"):
-                out = h.load_checkpoint(bad, digit, h.initial_ood())
+                out = h.load_checkpoint(bad, digit, h.initial_ood(), session("a"))
             # a failed load changes nothing on the page: one no-op update per output component
             assert len(out) == 8 and all(o == {"__type__": "update"} for o in out)  # card, class, 2 painters, 4 ood
-            assert h.model is model
-        assert len(h.complete(digit, None, 1, 0)) == 1  # still working
+            assert h.model_of(session("a")) is model
+        assert len(h.complete(digit, None, 1, 0, session("a"))) == 1  # still working
+
+    def test_paths_outside_the_allowed_folders_are_refused(self, ckpt, digit, tmp_path):
+        path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
+        closed = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
+        with pytest.warns(UserWarning, match="only inside the folders"):
+            closed.load_checkpoint(str(path), digit, closed.initial_ood(), session("a"))
+        with pytest.warns(UserWarning, match="only inside the folders"):  # no way out through ..
+            closed.load_checkpoint(str(settings.ASSETS / ".." / "README.md"), digit, closed.initial_ood(),
+                                   session("a"))
+        # an upload is a file the visitor sent: always allowed, and named without its server path
+        card = closed.upload_checkpoint(str(path), digit, closed.initial_ood(), session("a"))[0]
+        assert "4x4 patch grid" in card and str(tmp_path) not in card and "uploaded other.safetensors" in card
 
     def test_the_bundled_checkpoint_shows_its_model_card(self, ckpt):
         bundled = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), str(settings.BUNDLED)))
         assert settings.README.read_text(encoding="utf-8").splitlines()[0] in bundled.card()
 
-    def test_swap(self, h, digit, tmp_path, capsys):
+    def test_a_load_changes_only_that_session(self, ckpt, digit, tmp_path):
+        h = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"), allow_paths=(tmp_path,))
+        before = h.complete(digit, None, 2, 5, session("b"))
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
-        card, klass, source, target, ood, *pictures = h.load_checkpoint(str(path), digit, h.initial_ood())
-        assert "4x4 patch grid" in card and h.slot.name == str(path)
-        assert "Model card" not in card  # the bundled checkpoint's README describes that file only
+        card, klass, source, target, ood, *pictures = h.load_checkpoint(str(path), digit, h.initial_ood(),
+                                                                         session("a"))
+        assert "4x4 patch grid" in card and "Model card" not in card
         assert source.mask.shape == target.mask.shape == (4, 4) and len(pictures) == 3
-        assert len(h.complete(digit, None, 1, 0)) == 1
-        ood = h.ood_preset("relocate", h.initial_ood())[0]
-        assert len(h.ood_complete(ood, 1, 0)) == 1
+        assert h.model_of(session("a")).config.patch_size == 7
+        assert len(h.complete(digit, None, 1, 0, session("a"))) == 1
+        ood = h.ood_preset("relocate", h.initial_ood(), session("a"))[0]
+        assert len(h.ood_complete(ood, 1, 0, session("a"))) == 1
+        # the other session (and a call without one) still has the default model, bit for bit
+        assert "7x7 patch grid" in h.card(session("b")) and h.model_of(None) is h.model
+        after = h.complete(digit, None, 2, 5, session("b"))
+        assert all(np.array_equal(x[0], y[0]) for x, y in zip(before, after, strict=True))
+        # the same file loaded by a second session is one model in the shared cache
+        h.load_checkpoint(str(path), digit, h.initial_ood(), session("c"))
+        assert h.model_of(session("c")) is h.model_of(session("a")) and h.sessions.loaded() == 1
+        h.forget_session(session("a"))
+        assert h.model_of(session("a")) is h.model
 
 
 def test_png_of_tiles_round_trips(h, digit):
@@ -278,3 +309,21 @@ class TestOneModelPerRequest:
         got = swapping.ood_preset(name, steady.initial_ood())
         for a, b in zip(expected[1:], got[1:], strict=True):
             assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_allow_path_must_be_a_directory(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        app.main(["--allow-path", str(tmp_path / "nope")])
+    assert stop.value.code == 2 and "not a directory" in capsys.readouterr().err
+
+
+def test_typed_sources_are_checked():
+    from webapp.sessions import checked_source
+
+    assert checked_source("user/repo", ()) == "user/repo"
+    assert checked_source("user/repo/model.safetensors", ()) == "user/repo/model.safetensors"
+    for bad, why in (("", "Hub id"), ("../x/y", "only inside"), ("a/b/c/d", "looks like"), ("a/../b", "looks like"),
+                     ("u/r/f.bin", ".safetensors"), (str(settings.BUNDLED), "only inside")):
+        with pytest.raises(ValueError, match=why):
+            checked_source(bad, ())
+    assert checked_source(str(settings.BUNDLED), (settings.ASSETS,)) == str(settings.BUNDLED.resolve())

@@ -32,7 +32,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(files):
-    demo = layout.build_demo(lambda: biglearn.load(files / "tiny.safetensors", "cpu"), "tiny")
+    demo = layout.build_demo(lambda: biglearn.load(files / "tiny.safetensors", "cpu"), "tiny", allow_paths=(files,))
     port = free_port()
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -115,6 +115,50 @@ def test_checkpoints(client, files):
     card, *_ = client.predict(str(files / "tiny.safetensors"), api_name="/load_checkpoint")
     assert "tiny.safetensors" in card and "7x7 patch grid" in card
     card, *_ = client.predict(handle_file(files / "tiny.safetensors"), api_name="/upload_checkpoint")
-    assert "7x7 patch grid" in card
+    assert "7x7 patch grid" in card and "/tmp" not in card
     assert len(client.predict(TOP, 1, 0, api_name="/complete")) == 1
+
+
+def test_a_load_in_one_session_leaves_the_other_alone(client, files):
+    """Two browser sessions: one loads a 4x4-grid checkpoint; the other keeps the default, bit for bit."""
+    url = client.src
+    a, b = Client(url, verbose=False), Client(url, verbose=False)
+    before = gallery_images(b.predict(TOP, 2, 3, api_name="/complete"))
+    save_tiny(files / "four.safetensors", patch_size=7)
+    card, *_ = a.predict(str(files / "four.safetensors"), api_name="/load_checkpoint")
+    assert "4x4 patch grid" in card
+    after = gallery_images(b.predict(TOP, 2, 3, api_name="/complete"))
+    assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
+    top4 = painted(IN.quick_mask("top half", (4, 4)))
+    assert len(a.predict(top4, 1, 0, api_name="/complete")) == 1
+    a.predict("/etc/hostname", api_name="/load_checkpoint")  # refused (a warning toast): nothing changes
+    assert len(a.predict(top4, 1, 0, api_name="/complete")) == 1
+
+
+def test_a_hanging_load_does_not_delay_another_session(client, files, monkeypatch):
+    import threading
+    import time
+
+    from webapp import sessions
+
+    release = threading.Event()
+    real = sessions.load_model
+
+    def slow(path, *args, **kwargs):  # a Hub download that hangs: held until the test lets it go
+        release.wait(30)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(sessions, "load_model", slow)
+    save_tiny(files / "slow.safetensors", patch_size=14)
+    url = client.src
+    a, b = Client(url, verbose=False), Client(url, verbose=False)
+    b.predict(TOP, 1, 0, api_name="/complete")  # warm
+    job = a.submit(str(files / "slow.safetensors"), api_name="/load_checkpoint")
+    time.sleep(0.5)
+    start = time.monotonic()
+    assert len(b.predict(TOP, 1, 0, api_name="/complete")) == 1
+    waited = time.monotonic() - start
+    release.set()
+    assert "2x2 patch grid" in job.result(timeout=60)[0]
+    assert waited < 1.0, f"another session's Complete waited {waited:.1f} s behind a load"
 

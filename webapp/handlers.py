@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import html
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,8 @@ from . import inputs as IN
 from . import model_slot as MS
 from . import pictures as PI
 from . import transplant as TR
-from .settings import BUNDLED, DIGITS, FASHION, MAX_SAMPLES, OOD_DIGIT_CLICKS, README, THUMB_SCALE
+from .sessions import SessionModels, checked_source
+from .settings import ASSETS, BUNDLED, DIGITS, FASHION, MAX_SAMPLES, OOD_DIGIT_CLICKS, README, THUMB_SCALE
 from .widgets import Painting
 
 
@@ -92,6 +94,9 @@ except ImportError:
         return fn
 
 
+LOG = logging.getLogger("biglearn.app")
+
+
 def checkpoint_provider(path_or_hub_id: str) -> Callable[[], biglearn.BigLearnModel]:
     """A lazy loader of one checkpoint, on the GPU when present, else the CPU."""
     return lambda: biglearn.load(path_or_hub_id)
@@ -108,7 +113,8 @@ def user_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except ValueError as exc:
+        except ValueError as exc:  # the user's mistake: one line in the server log, no traceback
+            LOG.info("%s refused: %s", fn.__name__, exc)
             raise gr.Error(message(exc)) from exc
 
     return wrapper
@@ -164,13 +170,20 @@ class Handlers:
     Inputs and outputs are plain values (numpy images, bool patch masks, lists), so tests call them directly.
     """
 
-    def __init__(self, slot: MS.ModelSlot) -> None:
-        self.slot = slot
+    def __init__(self, slot: MS.ModelSlot, allow_paths: tuple[Path, ...] = ()) -> None:
+        self.slot = slot  # the default model of every session
+        self.sessions = SessionModels(slot)
+        self.allowed = (ASSETS, *allow_paths)  # the only folders a typed-in local path may point into
         self.digits, self.digit_captions = IM.load_examples(DIGITS)
         self.fashion, self.fashion_captions = IM.load_examples(FASHION)
 
+    def model_of(self, request: gr.Request | None) -> biglearn.BigLearnModel:
+        """The model of the request's browser session (the default one without a session: tests, scripts)."""
+        return self.sessions.get(getattr(request, "session_hash", None))[0]
+
     @property
     def model(self) -> biglearn.BigLearnModel:
+        """The default model."""
         return self.slot.get()
 
     # session start and inputs ------------------------------------------------------------------
@@ -180,51 +193,57 @@ class Handlers:
         return OodState(as_hwc(self.digits[0]), as_hwc(self.fashion[0]))
 
     @user_errors
-    def start(self, image: np.ndarray, ood: OodState) -> Started:
+    def start(self, image: np.ndarray, ood: OodState, request: gr.Request = None) -> Started:
         """Page load: the painters drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
         pictures, the model card and the class picker."""
-        probs, _ = self.classify(image, None)
-        return Started(self.show(image), probs, "Paint the patches to keep.", self.canvas(), *self.ood_views(ood),
-                       self.card(), self.class_choices())
+        self.sessions.forget(getattr(request, "session_hash", None))  # a new page starts on the default model
+        m = self.model_of(request)
+        probs, _ = self.classify(image, None, request)
+        return Started(self.show(image, m.config), probs, "Paint the patches to keep.", self.canvas(m.config),
+                       *self.ood_views(ood, m.config), self.card(request), self.class_choices(m.config))
 
-    def show(self, image: np.ndarray, mask: np.ndarray | None = None) -> Painting:
-        """The source painter for an image (and optionally a painted mask)."""
-        c = self.model.config
+    @staticmethod
+    def show(image: np.ndarray, c: ModelConfig, mask: np.ndarray | None = None) -> Painting:
+        """The source painter for an image (and optionally a painted mask), for a model of config `c`."""
         return Painting(IM.conform(image, c), np.zeros(c.grid, dtype=bool) if mask is None else mask)
 
-    def canvas(self) -> Painting:
+    @staticmethod
+    def canvas(c: ModelConfig) -> Painting:
         """The empty target painter of marginal generation."""
-        c = self.model.config
         return Painting(PI.blank_image(c), np.zeros(c.grid, dtype=bool))
 
-    def pick_example(self, evt: gr.SelectData) -> tuple[np.ndarray, Painting]:
+    def pick_example(self, evt: gr.SelectData, request: gr.Request = None) -> tuple[np.ndarray, Painting]:
         """A click on the examples strip: that MNIST digit becomes the image."""
-        image = IM.conform(as_hwc(self.digits[evt.index]), self.model.config)
-        return image, self.show(image)
+        c = self.model_of(request).config
+        image = IM.conform(as_hwc(self.digits[evt.index]), c)
+        return image, self.show(image, c)
 
     @user_errors
-    def upload_image(self, path: str | None) -> tuple[np.ndarray, Painting]:
+    def upload_image(self, path: str | None, request: gr.Request = None) -> tuple[np.ndarray, Painting]:
         """An uploaded file of any format, size or colour mode becomes the image (converted to the model's)."""
         if not path:
             raise ValueError("no file was uploaded")
-        image = IM.load_image(path, self.model.config)
-        return image, self.show(image)
+        c = self.model_of(request).config
+        image = IM.load_image(path, c)
+        return image, self.show(image, c)
 
     @user_errors
-    def use_drawing(self, drawing: Image.Image | None) -> tuple[np.ndarray, Painting]:
+    def use_drawing(self, drawing: Image.Image | None, request: gr.Request = None) -> tuple[np.ndarray, Painting]:
         """The drawing on the pad becomes the image (framed and inverted like an MNIST digit)."""
         if drawing is None or np.ptp(np.asarray(drawing.convert("L"))) == 0:
             raise ValueError("draw something on the pad first (dark strokes on the white canvas)")
-        image = IM.prepare_image(drawing, self.model.config)
-        return image, self.show(image)
+        c = self.model_of(request).config
+        image = IM.prepare_image(drawing, c)
+        return image, self.show(image, c)
 
     @user_errors
-    def quick_mask(self, name: str, image: np.ndarray, painted: np.ndarray | None, ratio: float) -> Painting:
+    def quick_mask(self, name: str, image: np.ndarray, painted: np.ndarray | None, ratio: float,
+                   request: gr.Request = None) -> Painting:
         """A quick-mask button: random-r, top half, left half, centre, invert or clear."""
-        c = self.model.config
+        c = self.model_of(request).config
         current = checked_mask(painted, c.grid) if name == "invert" else None
         mask = IN.quick_mask(name, c.grid, current=current, ratio=float(ratio), seed=random.randrange(2**31))
-        return self.show(image, mask)
+        return self.show(image, c, mask)
 
     @staticmethod
     def new_seed() -> int:
@@ -235,9 +254,9 @@ class Handlers:
 
     @user_errors
     def complete(self, image: np.ndarray, painted: np.ndarray | None, n: float,
-                 seed: float) -> list[tuple[np.ndarray, str]]:
+                 seed: float, request: gr.Request = None) -> list[tuple[np.ndarray, str]]:
         """p(x_T | x_S): n completions of the image from its painted patches, sources outlined."""
-        m = self.model
+        m = self.model_of(request)
         c = m.config
         seeds = IN.check_seeds(seed, n)
         source = checked_mask(painted, c.grid)
@@ -251,9 +270,9 @@ class Handlers:
         return captioned(PI.render_tiles(samples, c, source), seeds)
 
     @user_errors
-    def sweep(self, image: np.ndarray, mode: str, rows: float, seed: float) -> np.ndarray:
+    def sweep(self, image: np.ndarray, mode: str, rows: float, seed: float, request: gr.Request = None) -> np.ndarray:
         """Paper Fig. 3: rows = seeds, columns = source ratio 0 ... 0.9 and the real image."""
-        m = self.model
+        m = self.model_of(request)
         c = m.config
         seeds = IN.check_seeds(seed, rows)
         x = torch.from_numpy(IM.conform(image, c)).permute(2, 0, 1)[None].float() / 255.0
@@ -264,10 +283,11 @@ class Handlers:
         return PI.add_column_labels(picture, labels, c.width * f, 4)
 
     @user_errors
-    def classify(self, image: np.ndarray, painted: np.ndarray | None) -> tuple[dict[str, float] | str, str]:
+    def classify(self, image: np.ndarray, painted: np.ndarray | None,
+                 request: gr.Request = None) -> tuple[dict[str, float] | str, str]:
         """As the user paints: the model's own p(y | x_S) for the painted source (the whole image when
         nothing is painted) and a summary of the source."""
-        m = self.model
+        m = self.model_of(request)
         c = m.config
         source = checked_mask(painted, c.grid)
         summary = IN.source_summary(source)
@@ -277,9 +297,10 @@ class Handlers:
         return {str(k): float(p) for k, p in enumerate(probs)}, summary
 
     @user_errors
-    def generate(self, klass: str, target: np.ndarray | None, n: float, seed: float) -> list[tuple[np.ndarray, str]]:
+    def generate(self, klass: str, target: np.ndarray | None, n: float, seed: float,
+                 request: gr.Request = None) -> list[tuple[np.ndarray, str]]:
         """Joint p(x), class-conditional p(x | y) or marginal p(x_T) (the painted region) generation."""
-        m = self.model
+        m = self.model_of(request)
         c = m.config
         seeds = IN.check_seeds(seed, n)
         target = checked_mask(target, c.grid)
@@ -297,10 +318,9 @@ class Handlers:
         picks, dests, keep = (below(k, c.num_patches) for k in (ood.picks, ood.dests, ood.keep))
         return TR.transplant(IM.conform(ood.digit, c), IM.conform(ood.donor, c), c.patch_size, picks, dests, keep)
 
-    def ood_views(self, ood: OodState, c: ModelConfig | None = None) -> OodViews:
+    def ood_views(self, ood: OodState, c: ModelConfig) -> OodViews:
         """(state, digit picture with destinations and kept patches, donor picture with numbered picks,
-        the composed source as the model will see it), for config `c` (default: the current model's, read once)."""
-        c = self.model.config if c is None else c
+        the composed source as the model will see it), for a model of config `c`."""
         digit = PI.mark_patches(PI.grid_picture(IM.conform(ood.digit, c), c), ood.dests, c.grid,
                                 color=PI.DEST_COLOR)
         digit = PI.mark_patches(digit, ood.keep, c.grid, color=PI.KEEP_COLOR, numbered=False)
@@ -311,44 +331,45 @@ class Handlers:
         return OodViews(ood, digit, donor, preview)
 
     @user_errors
-    def ood_choose_digit(self, ood: OodState, evt: gr.SelectData) -> OodViews:
+    def ood_choose_digit(self, ood: OodState, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
         """A click on the digit strip: that digit receives the patches."""
-        return self.ood_views(replace(ood, digit=as_hwc(self.digits[evt.index]), digit_index=evt.index))
+        return self.ood_views(replace(ood, digit=as_hwc(self.digits[evt.index]), digit_index=evt.index),
+                              self.model_of(request).config)
 
     @user_errors
-    def ood_choose_donor(self, ood: OodState, evt: gr.SelectData) -> OodViews:
+    def ood_choose_donor(self, ood: OodState, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
         """A click on the Fashion-MNIST strip: that item gives the patches (picks are kept)."""
-        return self.ood_views(replace(ood, donor=as_hwc(self.fashion[evt.index])))
+        return self.ood_views(replace(ood, donor=as_hwc(self.fashion[evt.index])), self.model_of(request).config)
 
     @user_errors
-    def ood_upload_donor(self, ood: OodState, path: str | None) -> OodViews:
+    def ood_upload_donor(self, ood: OodState, path: str | None, request: gr.Request = None) -> OodViews:
         """An uploaded image gives the patches."""
         if not path:
             raise ValueError("no file was uploaded")
-        c = self.model.config
+        c = self.model_of(request).config
         return self.ood_views(replace(ood, donor=IM.load_image(path, c)), c)
 
     @user_errors
-    def ood_click_donor(self, ood: OodState, evt: gr.SelectData) -> OodViews:
+    def ood_click_donor(self, ood: OodState, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
         """A click on the donor's grid picks (or unpicks) that patch."""
-        c = self.model.config
+        c = self.model_of(request).config
         side = PI.scale_for(c, PI.EDITOR_PX)
         idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
         return self.ood_views(replace(ood, picks=IN.toggle(ood.picks, idx)), c)
 
     @user_errors
-    def ood_click_digit(self, ood: OodState, what: str, evt: gr.SelectData) -> OodViews:
+    def ood_click_digit(self, ood: OodState, what: str, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
         """A click on the digit's grid toggles a destination or a kept patch, as chosen."""
-        c = self.model.config
+        c = self.model_of(request).config
         side = PI.scale_for(c, PI.EDITOR_PX)
         idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
         key = "dests" if what == OOD_DIGIT_CLICKS[0] else "keep"
         return self.ood_views(replace(ood, **{key: IN.toggle(getattr(ood, key), idx)}), c)
 
     @user_errors
-    def ood_preset(self, name: str, ood: OodState) -> OodViews:
+    def ood_preset(self, name: str, ood: OodState, request: gr.Request = None) -> OodViews:
         """Paper Fig. 5 presets: relocate or duplicate the centre patches, or mix with the next digit."""
-        c = self.model.config
+        c = self.model_of(request).config
         picks, dests, keep = TR.preset(name, c.grid)
         if name == "mix":
             donor = as_hwc(self.digits[(ood.digit_index + 1) % len(self.digits)])
@@ -357,14 +378,15 @@ class Handlers:
         return self.ood_views(replace(ood, donor=donor, picks=picks, dests=dests, keep=keep), c)
 
     @user_errors
-    def ood_clear(self, ood: OodState) -> OodViews:
+    def ood_clear(self, ood: OodState, request: gr.Request = None) -> OodViews:
         """Forget the picks, destinations and kept patches."""
-        return self.ood_views(replace(ood, picks=[], dests=[], keep=[]))
+        return self.ood_views(replace(ood, picks=[], dests=[], keep=[]), self.model_of(request).config)
 
     @user_errors
-    def ood_complete(self, ood: OodState, n: float, seed: float) -> list[tuple[np.ndarray, str]]:
+    def ood_complete(self, ood: OodState, n: float, seed: float,
+                     request: gr.Request = None) -> list[tuple[np.ndarray, str]]:
         """Complete the composed, partly out-of-domain source (paper Fig. 5)."""
-        m = self.model
+        m = self.model_of(request)
         c = m.config
         seeds = IN.check_seeds(seed, n)
         composite, source = self.ood_compose(ood, c)
@@ -378,24 +400,48 @@ class Handlers:
 
     # the checkpoint ------------------------------------------------------------------------------
 
-    def card(self) -> str:
-        """The current checkpoint's model card."""
-        bundled = Path(self.slot.name).resolve() == BUNDLED.resolve()  # README.md describes that file only
+    def card(self, request: gr.Request = None) -> str:
+        """The model card of the session's checkpoint."""
+        model, name = self.sessions.get(getattr(request, "session_hash", None))
+        bundled = Path(name).resolve() == BUNDLED.resolve()  # README.md describes that file only
         readme = README.read_text(encoding="utf-8") if bundled and README.is_file() else None
-        return MS.model_card(self.model, self.slot.name, readme)
+        return MS.model_card(model, name, readme)
 
-    def class_choices(self) -> dict[str, Any]:
-        """The class picker for this model ("any" only when it has no labels)."""
-        k = self.model.config.num_classes
-        return gr.update(choices=["any"] + [str(i) for i in range(k)], value="any")
+    @staticmethod
+    def class_choices(c: ModelConfig) -> dict[str, Any]:
+        """The class picker for a model of config `c` ("any" only when it has no labels)."""
+        return gr.update(choices=["any"] + [str(i) for i in range(c.num_classes)], value="any")
 
-    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray, ood: OodState) -> Swapped:
-        """Swap in another checkpoint (path, upload or Hub id) and redraw this user's pictures for it; a failed
-        load keeps the current one."""
+    def forget_session(self, request: gr.Request = None) -> None:
+        """The page was closed: its session's choice of checkpoint is dropped."""
+        self.sessions.forget(getattr(request, "session_hash", None))
+
+    def load_checkpoint(self, path_or_hub_id: str | None, image: np.ndarray, ood: OodState,
+                        request: gr.Request = None) -> Swapped:
+        """Load a checkpoint named by a Hub id, or a path under the allowed folders, for this session only."""
+        text = (path_or_hub_id or "").strip()
+        return self._load(lambda: checked_source(text, self.allowed), text, image, ood, request)
+
+    def upload_checkpoint(self, path: str | None, image: np.ndarray, ood: OodState,
+                          request: gr.Request = None) -> Swapped:
+        """Load an uploaded checkpoint file for this session only (named by its file name, not its server path)."""
+        name = f"uploaded {Path(path).name}" if path else ""
+        return self._load(lambda: path or "", name, image, ood, request)
+
+    def _load(self, source: Callable[[], str], name: str, image: np.ndarray, ood: OodState,
+              request: gr.Request | None) -> Swapped:
+        """Redraw this user's pictures for the new checkpoint; a failed load keeps the session's current one."""
+        session = getattr(request, "session_hash", None)
         try:
-            self.slot.load((path_or_hub_id or "").strip())
-        except Exception as exc:  # any failure to load must leave the app running on the old model
-            gr.Warning(f"Could not load that checkpoint, keeping {html.escape(self.slot.name)}: {message(exc)}")
+            _, current = self.sessions.get(session)
+            if not name:
+                raise ValueError("give a checkpoint path or a Hugging Face Hub id, or upload a .safetensors file")
+            model, name = self.sessions.load(session, source(), name)
+        except Exception as exc:  # any failure to load must leave this session on its model
+            LOG.info("checkpoint not loaded: %s", exc)
+            gr.Warning(f"Could not load that checkpoint, keeping {html.escape(current)}: {message(exc)}")
             return Swapped(*(gr.skip(),) * len(Swapped._fields))
-        gr.Info(f"Loaded {html.escape(self.slot.name)}.")
-        return Swapped(self.card(), self.class_choices(), self.show(image), self.canvas(), *self.ood_views(ood))
+        gr.Info(f"Loaded {html.escape(name)} for this browser session (other visitors keep their model).")
+        c = model.config
+        return Swapped(self.card(request), self.class_choices(c), self.show(image, c), self.canvas(c),
+                       *self.ood_views(ood, c))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -28,11 +29,15 @@ from .widgets import DrawingPad, PatchPainter
 
 
 def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str = DEFAULT_CHECKPOINT,
-               delete_cache: tuple[int, int] = DELETE_CACHE) -> gr.Blocks:
-    """The app around a lazily provided model (tests pass a tiny one; nothing is loaded here). Every
-    `delete_cache[0]` seconds the files it served (tiles, uploads) older than `delete_cache[1]` are deleted."""
-    h = Handlers(MS.ModelSlot(model_provider, name))
+               delete_cache: tuple[int, int] = DELETE_CACHE, allow_paths: tuple[Path, ...] = ()) -> gr.Blocks:
+    """The app around a lazily provided default model (tests pass a tiny one; nothing is loaded here). Every
+    `delete_cache[0]` seconds the files it served (tiles, uploads) older than `delete_cache[1]` are deleted.
+    A visitor may load other checkpoints for their own session: uploads, Hub ids, and local files only inside
+    `allow_paths` (and assets/)."""
+    h = Handlers(MS.ModelSlot(model_provider, name), allow_paths)
     model_event = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
+    # loading runs beside the model calls, never in front of them: another visitor's Complete does not wait
+    load_event = {"concurrency_id": "load", "concurrency_limit": 1}
     with gr.Blocks(title="BigLearn-GAN", delete_cache=delete_cache) as demo:
         gr.Markdown(DESCRIPTION)
         image = gr.State(as_hwc(h.digits[0]))
@@ -134,10 +139,10 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
                     with gr.Tab("2-D principle") as tab_2d:
                         principle.build_tab()
                     with gr.Tab("Model info") as tab_info:
-                        with gr.Accordion("Load another checkpoint (for every user of this app)", open=False):
+                        with gr.Accordion("Load another checkpoint (for this browser session only)", open=False):
                             with gr.Row():
-                                ckpt_text = gr.Textbox(label="checkpoint path or Hugging Face Hub id (user/repo)",
-                                                       scale=4)
+                                ckpt_text = gr.Textbox(label="Hugging Face Hub id (user/repo), or a path inside the "
+                                                             "app's allowed folders", scale=4)
                                 ckpt_load = gr.Button("Load", scale=1)
                             ckpt_file = gr.File(label="or upload a .safetensors checkpoint",
                                                 file_types=[".safetensors"], type="filepath", height=120)
@@ -194,9 +199,10 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         # wiring: checkpoints
         swapped = outputs(Swapped)
         ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint",
-                        **model_event)
-        ckpt_file.upload(h.load_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint",
-                         **model_event)
+                        **load_event)
+        ckpt_file.upload(h.upload_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint",
+                         **load_event)
+        demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
     return demo
 

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import torch
 
+# a Hub id that cannot be reached fails within seconds instead of the library's long default timeouts
+os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
+os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 BUNDLED = ASSETS / "mnist-cpu.safetensors"
