@@ -162,3 +162,30 @@ def test_a_hanging_load_does_not_delay_another_session(client, files, monkeypatc
     assert "2x2 patch grid" in job.result(timeout=60)[0]
     assert waited < 1.0, f"another session's Complete waited {waited:.1f} s behind a load"
 
+
+
+def test_readme_api_snippet_and_raw_samples_are_the_librarys(client, files):
+    """The README's API snippet runs as written (against this server and a real file) and /complete_raw
+    returns exactly the library's samples for those seeds."""
+    from pathlib import Path
+
+    from webapp import images as IM
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## The app", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    block = block.replace("http://127.0.0.1:7860/", client.src).replace("my_digit.png", str(files / "digit.png"))
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - our own documentation
+    raw = scope["raw"]
+    assert raw["shape"] == [2, 1, 28, 28] and raw["seeds"] == [0, 1] and raw["source"] == [1] * 21 + [0] * 28
+    m = biglearn.load(files / "tiny.safetensors", "cpu")
+    image = IM.load_image(str(files / "digit.png"), m.config)
+    source = np.array(raw["source"], dtype=bool)
+    expected = m.complete(image[None], source[None], seeds=[0, 1])[0]
+    assert np.array_equal(np.asarray(raw["samples"], dtype=np.float32), expected.numpy())
+    gen = client.predict("3", None, 2, 4, api_name="/generate_raw")
+    assert gen["shape"] == [2, 1, 28, 28] and gen["seeds"] == [4, 5]
+    import torch
+
+    assert np.array_equal(np.asarray(gen["samples"], dtype=np.float32),
+                          m.generate(2, seeds=[4, 5], labels=torch.full((2,), 3)).numpy())

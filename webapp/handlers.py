@@ -136,6 +136,13 @@ def captioned(tiles: list[np.ndarray], seeds: list[int]) -> list[tuple[np.ndarra
     return [(tile, f"seed {s}") for tile, s in zip(tiles, seeds, strict=True)]
 
 
+def raw_result(samples: torch.Tensor, seeds: list[int], **masks: np.ndarray) -> dict[str, Any]:
+    """Samples (n, C, H, W) in [0, 1] as JSON: their shape, the seeds, the masks as 0/1 lists, the values."""
+    return {"shape": list(samples.shape), "seeds": seeds,
+            **{name: mask.reshape(-1).astype(int).tolist() for name, mask in masks.items()},
+            "samples": samples.detach().cpu().float().tolist()}
+
+
 def below(indices: list[int], n: int) -> list[int]:
     """Patch indices that exist in a grid of n patches (picks made under another model are dropped)."""
     return [i for i in indices if i < n]
@@ -268,6 +275,34 @@ class Handlers:
                     "Paint patches to keep them.")
         samples = m.complete(IM.conform(image, c)[None], source[None], seeds=seeds)[0]  # (n, C, H, W)
         return captioned(PI.render_tiles(samples, c, source), seeds)
+
+    @user_errors
+    def complete_raw(self, image: np.ndarray, painted: np.ndarray | None, n: float, seed: float,
+                     request: gr.Request = None) -> dict[str, Any]:
+        """The API's raw completions: the samples at model resolution, exactly as the library returns them
+        (values in [0, 1], shape (n, C, H, W) as nested lists), with their seeds and the source mask."""
+        m = self.model_of(request)
+        c = m.config
+        seeds = IN.check_seeds(seed, n)
+        source = checked_mask(painted, c.grid)
+        if source.all():
+            raise ValueError("every patch is kept: nothing is left to generate")
+        samples = m.complete(IM.conform(image, c)[None], source[None], seeds=seeds)[0]
+        return raw_result(samples, seeds, source=source)
+
+    @user_errors
+    def generate_raw(self, klass: str, target: np.ndarray | None, n: float, seed: float,
+                     request: gr.Request = None) -> dict[str, Any]:
+        """The API's raw generation (joint, by class, or the painted region), like `complete_raw`."""
+        m = self.model_of(request)
+        c = m.config
+        seeds = IN.check_seeds(seed, n)
+        target = checked_mask(target, c.grid)
+        label = IN.parse_class(klass, c.num_classes)
+        labels = None if label is None else torch.full((len(seeds),), label)
+        out = m.generate(len(seeds), seeds=seeds, labels=labels,
+                         target=np.repeat(target.reshape(1, -1), len(seeds), 0) if target.any() else None)
+        return raw_result(out, seeds, target=target)
 
     @user_errors
     def sweep(self, image: np.ndarray, mode: str, rows: float, seed: float, request: gr.Request = None) -> np.ndarray:

@@ -182,6 +182,14 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         gen_run.click(gpu(h.generate), [klass, target_painter, gen_n, gen_seed], gen_gallery, api_name="generate",
                       **model_event)
 
+        # API only: the samples themselves, at model resolution (README, "The app")
+        raw = gr.JSON(visible=False)
+        raw_complete, raw_generate = gr.Button(visible=False), gr.Button(visible=False)
+        raw_complete.click(gpu(h.complete_raw), [image, painter, n, seed], raw, api_name="complete_raw",
+                           **model_event)
+        raw_generate.click(gpu(h.generate_raw), [klass, target_painter, gen_n, gen_seed], raw,
+                           api_name="generate_raw", **model_event)
+
         # wiring: out-of-domain
         ood_digits.select(h.ood_choose_digit, ood, ood_views, api_name=False)
         ood_fashion.select(h.ood_choose_donor, ood, ood_views, api_name=False)
