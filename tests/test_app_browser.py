@@ -137,3 +137,18 @@ def test_marginal_generation_of_a_painted_region(page):
         g.drawImage(img, 0, 0); return Array.from(g.getImageData(0, c.height * 0.8, 1, 1).data).slice(0, 3); }""")
     assert grey == [128, 128, 128]
     page.get_by_role("tab", name="Complete").click()
+
+
+def test_the_2d_principle_tab_runs_a_live_race(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="2-D principle").click()
+    iters = page.locator("#race-iters input[type=number]")
+    iters.fill("20")
+    iters.press("Enter")
+    page.locator("#race-button").click()
+    expect(page.locator("#race-status")).to_contain_text("Done at iteration 20 of 20", timeout=TIMEOUT_MS)
+    expect(page.locator("#race-picture img")).to_be_visible()
+    assert "modes" in page.locator("#race-status").inner_text()
+    page.get_by_role("tab", name="Images").click()
+    expect(page.locator("#painter")).to_be_visible()

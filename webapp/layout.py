@@ -28,8 +28,12 @@ from .settings import (
 from .widgets import DrawingPad, PatchPainter
 
 
-def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str = DEFAULT_CHECKPOINT,
-               delete_cache: tuple[int, int] = DELETE_CACHE, allow_paths: tuple[Path, ...] = ()) -> gr.Blocks:
+def build_demo(
+    model_provider: Callable[[], biglearn.BigLearnModel],
+    name: str = DEFAULT_CHECKPOINT,
+    delete_cache: tuple[int, int] = DELETE_CACHE,
+    allow_paths: tuple[Path, ...] = (),
+) -> gr.Blocks:
     """The app around a lazily provided default model (tests pass a tiny one; nothing is loaded here). Every
     `delete_cache[0]` seconds the files it served (tiles, uploads) older than `delete_cache[1]` are deleted.
     A visitor may load other checkpoints for their own session: uploads, Hub ids, and local files only inside
@@ -42,174 +46,301 @@ def build_demo(model_provider: Callable[[], biglearn.BigLearnModel], name: str =
         gr.Markdown(DESCRIPTION)
         image = gr.State(as_hwc(h.digits[0]))
         ood = gr.State(h.initial_ood())
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5, min_width=360) as panel:
-                gr.Markdown("**Choose an MNIST test digit**, upload an image or draw one:")
-                examples = gr.Gallery(thumbnails(h.digits, h.digit_captions), show_label=False, buttons=[],
-                                      columns=10, height="auto", allow_preview=False, format="png",
-                                      elem_id="examples", elem_classes="strip")
-                with gr.Row():
-                    upload = gr.UploadButton("Upload an image", file_types=["image"], size="sm")
-                with gr.Accordion("Draw a digit", open=False):
-                    sketch = DrawingPad(caption="Draw dark on white", label="drawing", elem_id="drawing")
-                    use_sketch = gr.Button("Use drawing", size="sm")
-                painter = PatchPainter(caption="Paint the patches to keep (the source S): press and drag over the "
-                                              "grid; start on a kept patch to erase", label="source", elem_id="painter")
-                summary = gr.Markdown("Loading the model…", elem_id="source-summary")
-                ratio = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="r for random-r")
-                with gr.Row():
-                    quick = {name: gr.Button("random-r" if name == "random" else name, size="sm", min_width=60)
-                             for name in IN.QUICK_MASKS}
-            with gr.Column(scale=6, min_width=360):
-                with gr.Tabs():
-                    with gr.Tab("Complete") as tab_complete:
+        with gr.Tabs():
+            with gr.Tab("Images", elem_id="images-tab"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5, min_width=360) as panel:
+                        gr.Markdown("**Choose an MNIST test digit**, upload an image or draw one:")
+                        examples = gr.Gallery(
+                            thumbnails(h.digits, h.digit_captions),
+                            show_label=False,
+                            buttons=[],
+                            columns=10,
+                            height="auto",
+                            allow_preview=False,
+                            format="png",
+                            elem_id="examples",
+                            elem_classes="strip",
+                        )
                         with gr.Row():
-                            n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
-                            seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
+                            upload = gr.UploadButton("Upload an image", file_types=["image"], size="sm")
+                        with gr.Accordion("Draw a digit", open=False):
+                            sketch = DrawingPad(caption="Draw dark on white", label="drawing", elem_id="drawing")
+                            use_sketch = gr.Button("Use drawing", size="sm")
+                        painter = PatchPainter(
+                            caption="Paint the patches to keep (the source S): press and drag over the "
+                            "grid; start on a kept patch to erase",
+                            label="source",
+                            elem_id="painter",
+                        )
+                        summary = gr.Markdown("Loading the model…", elem_id="source-summary")
+                        ratio = gr.Slider(0.05, 0.95, value=0.3, step=0.05, label="r for random-r")
                         with gr.Row():
-                            run = gr.Button("Complete", variant="primary", elem_id="complete-button")
-                            reseed = gr.Button("New seeds")
-                        gallery = gr.Gallery(label="completions (kept patches outlined)", columns=4, height="auto",
-                                             format="png", object_fit="contain", elem_id="completions",
-                                             elem_classes="tiles")
-                    with gr.Tab("Source-ratio sweep") as tab_sweep:
-                        gr.Markdown("Paper Fig. 3: rows are seeds, columns give the model a growing share r of "
-                                    "the image; diversity shrinks as the source grows.")
-                        with gr.Row():
-                            sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
-                            sweep_rows = gr.Slider(1, 8, value=4, step=1, label="rows (seeds)")
-                            sweep_seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
-                        sweep_run = gr.Button("Sweep", variant="primary")
-                        sweep_out = gr.Image(label="source-ratio sweep", format="png", interactive=False,
-                                             elem_classes="pixelated")
-                    with gr.Tab("Out-of-domain") as tab_ood:
-                        gr.Markdown("Paper Fig. 5: click patches of the second image to pick them, then (optional)"
-                                    " click where they go in the digit; the k-th pick goes to the k-th place.")
-                        with gr.Row():
-                            with gr.Column():
-                                gr.Markdown("**The digit** (click one):")
-                                ood_digits = gr.Gallery(thumbnails(h.digits, h.digit_captions), columns=10,
-                                                        height="auto", allow_preview=False, format="png",
-                                                        show_label=False, buttons=[], elem_classes="strip")
-                                ood_what = gr.Radio(list(OOD_DIGIT_CLICKS), value=OOD_DIGIT_CLICKS[0],
-                                                    label="clicks on the digit choose")
-                                ood_digit = gr.Image(label="digit", format="png", interactive=False,
-                                                     elem_classes="pixelated")
-                            with gr.Column():
-                                gr.Markdown("**A second image** (Fashion-MNIST, or upload one):")
-                                ood_fashion = gr.Gallery(thumbnails(h.fashion, h.fashion_captions), columns=10,
-                                                         height="auto", allow_preview=False, format="png",
-                                                         show_label=False, buttons=[], elem_classes="strip")
-                                ood_upload = gr.UploadButton("Upload a second image", file_types=["image"],
-                                                             size="sm")
-                                ood_donor = gr.Image(label="second image: click patches to pick them",
-                                                     format="png", interactive=False, elem_id="ood-donor",
-                                                     elem_classes="pixelated")
-                        with gr.Row():
-                            presets = {name: gr.Button(label, size="sm") for name, label in (
-                                ("relocate", "relocate centre to upper-left"), ("duplicate", "duplicate centre"),
-                                ("mix", "mix two digits"))}
-                            ood_reset = gr.Button("clear picks", size="sm")
-                        with gr.Row():
-                            ood_preview = gr.Image(label="source given to the model", format="png",
-                                                   interactive=False, elem_classes="pixelated")
-                            with gr.Column():
-                                ood_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
-                                ood_seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
-                                ood_run = gr.Button("Complete", variant="primary")
-                        ood_gallery = gr.Gallery(label="completions", columns=4, height="auto", format="png",
-                                                 object_fit="contain", elem_id="ood-gallery", elem_classes="tiles")
-                    with gr.Tab("Generate") as tab_gen:
-                        gr.Markdown("Joint p(x) from nothing; pick a class for p(x | y); paint a region to generate "
-                                    "it alone, the marginal p(x_T) (outlined; the rest stays grey).")
-                        with gr.Row():
-                            klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
-                            gen_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
-                            gen_seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
-                        target_painter = PatchPainter(caption="Paint the region to generate (empty = the whole "
-                                                             "image)", color="rgba(64, 200, 120, 0.5)",
-                                                     label="target", elem_id="target-painter")
-                        gen_run = gr.Button("Generate", variant="primary")
-                        gen_gallery = gr.Gallery(label="samples", columns=4, height="auto", format="png",
-                                                 object_fit="contain", elem_id="generated", elem_classes="tiles")
-                    with gr.Tab("Classify") as tab_cls:
-                        gr.Markdown("The model's own p(y | x_S) for the patches painted on the left (the whole "
-                                    "image when nothing is painted), updated as you paint.")
-                        probs = gr.Label(num_top_classes=10, label="p(y | x_S)")
-                    with gr.Tab("2-D principle") as tab_2d:
-                        principle.build_tab()
-                    with gr.Tab("Model info") as tab_info:
-                        with gr.Accordion("Load another checkpoint (for this browser session only)", open=False):
-                            with gr.Row():
-                                ckpt_text = gr.Textbox(label="Hugging Face Hub id (user/repo), or a path inside the "
-                                                             "app's allowed folders", scale=4)
-                                ckpt_load = gr.Button("Load", scale=1)
-                            ckpt_file = gr.File(label="or upload a .safetensors checkpoint",
-                                                file_types=[".safetensors"], type="filepath", height=120)
-                        card = gr.Markdown()
+                            quick = {
+                                name: gr.Button("random-r" if name == "random" else name, size="sm", min_width=60)
+                                for name in IN.QUICK_MASKS
+                            }
+                    with gr.Column(scale=6, min_width=360):
+                        with gr.Tabs():
+                            with gr.Tab("Complete") as tab_complete:
+                                with gr.Row():
+                                    n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
+                                    seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
+                                with gr.Row():
+                                    run = gr.Button("Complete", variant="primary", elem_id="complete-button")
+                                    reseed = gr.Button("New seeds")
+                                gallery = gr.Gallery(
+                                    label="completions (kept patches outlined)",
+                                    columns=4,
+                                    height="auto",
+                                    format="png",
+                                    object_fit="contain",
+                                    elem_id="completions",
+                                    elem_classes="tiles",
+                                )
+                            with gr.Tab("Source-ratio sweep") as tab_sweep:
+                                gr.Markdown(
+                                    "Paper Fig. 3: rows are seeds, columns give the model a growing share r of "
+                                    "the image; diversity shrinks as the source grows."
+                                )
+                                with gr.Row():
+                                    sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
+                                    sweep_rows = gr.Slider(1, 8, value=4, step=1, label="rows (seeds)")
+                                    sweep_seed = gr.Number(
+                                        0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                    )
+                                sweep_run = gr.Button("Sweep", variant="primary")
+                                sweep_out = gr.Image(
+                                    label="source-ratio sweep",
+                                    format="png",
+                                    interactive=False,
+                                    elem_classes="pixelated",
+                                )
+                            with gr.Tab("Out-of-domain") as tab_ood:
+                                gr.Markdown(
+                                    "Paper Fig. 5: click patches of the second image to pick them, then (optional)"
+                                    " click where they go in the digit; the k-th pick goes to the k-th place."
+                                )
+                                with gr.Row():
+                                    with gr.Column():
+                                        gr.Markdown("**The digit** (click one):")
+                                        ood_digits = gr.Gallery(
+                                            thumbnails(h.digits, h.digit_captions),
+                                            columns=10,
+                                            height="auto",
+                                            allow_preview=False,
+                                            format="png",
+                                            show_label=False,
+                                            buttons=[],
+                                            elem_classes="strip",
+                                        )
+                                        ood_what = gr.Radio(
+                                            list(OOD_DIGIT_CLICKS),
+                                            value=OOD_DIGIT_CLICKS[0],
+                                            label="clicks on the digit choose",
+                                        )
+                                        ood_digit = gr.Image(
+                                            label="digit", format="png", interactive=False, elem_classes="pixelated"
+                                        )
+                                    with gr.Column():
+                                        gr.Markdown("**A second image** (Fashion-MNIST, or upload one):")
+                                        ood_fashion = gr.Gallery(
+                                            thumbnails(h.fashion, h.fashion_captions),
+                                            columns=10,
+                                            height="auto",
+                                            allow_preview=False,
+                                            format="png",
+                                            show_label=False,
+                                            buttons=[],
+                                            elem_classes="strip",
+                                        )
+                                        ood_upload = gr.UploadButton(
+                                            "Upload a second image", file_types=["image"], size="sm"
+                                        )
+                                        ood_donor = gr.Image(
+                                            label="second image: click patches to pick them",
+                                            format="png",
+                                            interactive=False,
+                                            elem_id="ood-donor",
+                                            elem_classes="pixelated",
+                                        )
+                                with gr.Row():
+                                    presets = {
+                                        name: gr.Button(label, size="sm")
+                                        for name, label in (
+                                            ("relocate", "relocate centre to upper-left"),
+                                            ("duplicate", "duplicate centre"),
+                                            ("mix", "mix two digits"),
+                                        )
+                                    }
+                                    ood_reset = gr.Button("clear picks", size="sm")
+                                with gr.Row():
+                                    ood_preview = gr.Image(
+                                        label="source given to the model",
+                                        format="png",
+                                        interactive=False,
+                                        elem_classes="pixelated",
+                                    )
+                                    with gr.Column():
+                                        ood_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                                        ood_seed = gr.Number(
+                                            0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                        )
+                                        ood_run = gr.Button("Complete", variant="primary")
+                                ood_gallery = gr.Gallery(
+                                    label="completions",
+                                    columns=4,
+                                    height="auto",
+                                    format="png",
+                                    object_fit="contain",
+                                    elem_id="ood-gallery",
+                                    elem_classes="tiles",
+                                )
+                            with gr.Tab("Generate") as tab_gen:
+                                gr.Markdown(
+                                    "Joint p(x) from nothing; pick a class for p(x | y); paint a region to generate "
+                                    "it alone, the marginal p(x_T) (outlined; the rest stays grey)."
+                                )
+                                with gr.Row():
+                                    klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
+                                    gen_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                                    gen_seed = gr.Number(
+                                        0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                    )
+                                target_painter = PatchPainter(
+                                    caption="Paint the region to generate (empty = the whole image)",
+                                    color="rgba(64, 200, 120, 0.5)",
+                                    label="target",
+                                    elem_id="target-painter",
+                                )
+                                gen_run = gr.Button("Generate", variant="primary")
+                                gen_gallery = gr.Gallery(
+                                    label="samples",
+                                    columns=4,
+                                    height="auto",
+                                    format="png",
+                                    object_fit="contain",
+                                    elem_id="generated",
+                                    elem_classes="tiles",
+                                )
+                            with gr.Tab("Classify") as tab_cls:
+                                gr.Markdown(
+                                    "The model's own p(y | x_S) for the patches painted on the left (the whole "
+                                    "image when nothing is painted), updated as you paint."
+                                )
+                                probs = gr.Label(num_top_classes=10, label="p(y | x_S)")
+                            with gr.Tab("Model info") as tab_info:
+                                with gr.Accordion(
+                                    "Load another checkpoint (for this browser session only)", open=False
+                                ):
+                                    with gr.Row():
+                                        ckpt_text = gr.Textbox(
+                                            label="Hugging Face Hub id (user/repo), or a path inside the "
+                                            "app's allowed folders",
+                                            scale=4,
+                                        )
+                                        ckpt_load = gr.Button("Load", scale=1)
+                                    ckpt_file = gr.File(
+                                        label="or upload a .safetensors checkpoint",
+                                        file_types=[".safetensors"],
+                                        type="filepath",
+                                        height=120,
+                                    )
+                                card = gr.Markdown()
+
+            with gr.Tab("2-D principle", elem_id="principle-tab"):
+                principle.build_tab()
 
         # wiring: inputs and masks (UI only)
-        ui = {"painter": painter, "probs": probs, "summary": summary, "target_painter": target_painter, "ood": ood,
-              "ood_digit": ood_digit, "ood_donor": ood_donor, "ood_preview": ood_preview, "card": card,
-              "klass": klass}
+        ui = {
+            "painter": painter,
+            "probs": probs,
+            "summary": summary,
+            "target_painter": target_painter,
+            "ood": ood,
+            "ood_digit": ood_digit,
+            "ood_donor": ood_donor,
+            "ood_preview": ood_preview,
+            "card": card,
+            "klass": klass,
+        }
 
         def outputs(result: type) -> list:
             """The components a handler's NamedTuple result fills, in its field order."""
             return [ui[name] for name in result._fields]
 
         ood_views = outputs(OodViews)
-        demo.load(h.start, [image, ood], outputs(Started),
-                  api_name=False)
-        for tab, show_panel in ((tab_complete, True), (tab_sweep, True), (tab_ood, False), (tab_gen, False),
-                                (tab_cls, True), (tab_2d, False), (tab_info, False)):
+        demo.load(h.start, [image, ood], outputs(Started), api_name=False)
+        for tab, show_panel in (
+            (tab_complete, True),
+            (tab_sweep, True),
+            (tab_ood, False),
+            (tab_gen, False),
+            (tab_cls, True),
+            (tab_info, False),
+        ):
             tab.select(functools.partial(visible, show_panel), None, panel, api_name=False, queue=False)
         # (a failed input shows its message without covering the user's painter: show_progress="hidden")
         examples.select(h.pick_example, None, [image, painter], api_name=False)
         upload.upload(h.upload_image, upload, [image, painter], api_name="upload_image", show_progress="hidden")
         use_sketch.click(h.use_drawing, sketch, [image, painter], api_name="use_drawing", show_progress="hidden")
         for name, button in quick.items():
-            button.click(functools.partial(h.quick_mask, name), [image, painter, ratio], painter, api_name=False,
-                         show_progress="hidden")
-        painter.change(gpu(h.classify), [image, painter], [probs, summary], api_name="classify",
-                      trigger_mode="always_last", show_progress="hidden", **model_event)
+            button.click(
+                functools.partial(h.quick_mask, name),
+                [image, painter, ratio],
+                painter,
+                api_name=False,
+                show_progress="hidden",
+            )
+        painter.change(
+            gpu(h.classify),
+            [image, painter],
+            [probs, summary],
+            api_name="classify",
+            trigger_mode="always_last",
+            show_progress="hidden",
+            **model_event,
+        )
 
         # wiring: model calls
         run.click(gpu(h.complete), [image, painter, n, seed], gallery, api_name="complete", **model_event)
         reseed.click(h.new_seed, None, seed, api_name=False, queue=False).then(
-            gpu(h.complete), [image, painter, n, seed], gallery, api_name=False, **model_event)
-        sweep_run.click(gpu(h.sweep), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep",
-                        **model_event)
-        gen_run.click(gpu(h.generate), [klass, target_painter, gen_n, gen_seed], gen_gallery, api_name="generate",
-                      **model_event)
+            gpu(h.complete), [image, painter, n, seed], gallery, api_name=False, **model_event
+        )
+        sweep_run.click(
+            gpu(h.sweep), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep", **model_event
+        )
+        gen_run.click(
+            gpu(h.generate), [klass, target_painter, gen_n, gen_seed], gen_gallery, api_name="generate", **model_event
+        )
 
         # API only: the samples themselves, at model resolution (README, "The app")
         raw = gr.JSON(visible=False)
         raw_complete, raw_generate = gr.Button(visible=False), gr.Button(visible=False)
-        raw_complete.click(gpu(h.complete_raw), [image, painter, n, seed], raw, api_name="complete_raw",
-                           **model_event)
-        raw_generate.click(gpu(h.generate_raw), [klass, target_painter, gen_n, gen_seed], raw,
-                           api_name="generate_raw", **model_event)
+        raw_complete.click(gpu(h.complete_raw), [image, painter, n, seed], raw, api_name="complete_raw", **model_event)
+        raw_generate.click(
+            gpu(h.generate_raw), [klass, target_painter, gen_n, gen_seed], raw, api_name="generate_raw", **model_event
+        )
 
         # wiring: out-of-domain
         ood_digits.select(h.ood_choose_digit, ood, ood_views, api_name=False)
         ood_fashion.select(h.ood_choose_donor, ood, ood_views, api_name=False)
-        ood_upload.upload(h.ood_upload_donor, [ood, ood_upload], ood_views, api_name="ood_upload",
-                          show_progress="hidden")
+        ood_upload.upload(
+            h.ood_upload_donor, [ood, ood_upload], ood_views, api_name="ood_upload", show_progress="hidden"
+        )
         ood_donor.select(h.ood_click_donor, ood, ood_views, api_name=False)
         ood_digit.select(h.ood_click_digit, [ood, ood_what], ood_views, api_name=False)
         for name, button in presets.items():
-            button.click(functools.partial(h.ood_preset, name), ood, ood_views, api_name=f"ood_{name}",
-                         **model_event)
+            button.click(functools.partial(h.ood_preset, name), ood, ood_views, api_name=f"ood_{name}", **model_event)
         ood_reset.click(h.ood_clear, ood, ood_views, api_name=False)
-        ood_run.click(gpu(h.ood_complete), [ood, ood_n, ood_seed], ood_gallery, api_name="ood_complete",
-                      **model_event)
+        ood_run.click(gpu(h.ood_complete), [ood, ood_n, ood_seed], ood_gallery, api_name="ood_complete", **model_event)
 
         # wiring: checkpoints
         swapped = outputs(Swapped)
-        ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint",
-                        **load_event)
-        ckpt_file.upload(h.upload_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint",
-                         **load_event)
+        ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint", **load_event)
+        ckpt_file.upload(
+            h.upload_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint", **load_event
+        )
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
     return demo

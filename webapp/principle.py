@@ -64,7 +64,8 @@ def build_tab() -> None:
             direction = gr.Radio(list(live.DIRECTIONS), value="reverse", label="KL (reverse: adversarial view; "
                                                                                "forward: maximum likelihood)")
         with gr.Row():
-            iters = gr.Slider(10, live.MAX_ITERS, value=200, step=10, label="outer iterations (20 SGD steps each)")
+            iters = gr.Slider(10, live.MAX_ITERS, value=200, step=10, label="outer iterations (20 SGD steps each)",
+                              elem_id="race-iters")
             seed = gr.Number(0, precision=None, minimum=0, maximum=10_000, label="seed")
         go = gr.Button("Race", variant="primary", elem_id="race-button")
         status = gr.Markdown("Pick arms and press Race: every model starts with all 25 components in one corner.",
