@@ -233,21 +233,24 @@ class TestCheckpoints:
         (tmp_path / "bad.safetensors").write_bytes(b"nope")
         for bad in (str(tmp_path / "bad.safetensors"), "", None, "/does/not/exist.safetensors", "a/../b",
                     "user/repo/x/y", "user/repo/weights.bin"):
-            with pytest.warns(UserWarning, match="Could not load"):
-                out = h.load_checkpoint(bad, digit, h.initial_ood(), session("a"))
-            # a failed load changes nothing on the page: one no-op update per output component
-            assert len(out) == 8 and all(o == {"__type__": "update"} for o in out)  # card, class, 2 painters, 4 ood
+            with pytest.raises(gr.Error, match="Could not load"):  # an error for API clients too
+                h.load_checkpoint(bad, digit, h.initial_ood(), session("a"))
             assert h.model_of(session("a")) is model
         assert len(h.complete(digit, None, 1, 0, session("a"))) == 1  # still working
 
     def test_paths_outside_the_allowed_folders_are_refused(self, ckpt, digit, tmp_path):
+        """Outside the allowed folders a missing file and an unreadable one get the same answer (no probing)."""
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
         closed = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
-        with pytest.warns(UserWarning, match="only inside the folders"):
+        with pytest.raises(gr.Error, match="only inside the folders"):
             closed.load_checkpoint(str(path), digit, closed.initial_ood(), session("a"))
-        with pytest.warns(UserWarning, match="only inside the folders"):  # no way out through ..
+        with pytest.raises(gr.Error, match="only inside the folders"):  # no way out through ..
             closed.load_checkpoint(str(settings.ASSETS / ".." / "README.md"), digit, closed.initial_ood(),
                                    session("a"))
+        for probe in ("/etc/shadow", "/no/such/file.safetensors"):
+            with pytest.raises(gr.Error) as refused:
+                closed.load_checkpoint(probe, digit, closed.initial_ood(), session("a"))
+            assert "only inside the folders" in str(refused.value) and "not found" not in str(refused.value)
         # an upload is a file the visitor sent: always allowed, and named without its server path
         card = closed.upload_checkpoint(str(path), digit, closed.initial_ood(), session("a"))[0]
         assert "4x4 patch grid" in card and str(tmp_path) not in card and "uploaded other.safetensors" in card

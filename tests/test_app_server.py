@@ -111,7 +111,8 @@ def test_out_of_domain(client, files):
 
 
 def test_checkpoints(client, files):
-    card, *_ = client.predict(str(files / "missing.safetensors"), api_name="/load_checkpoint")
+    with pytest.raises(AppError, match="Could not load"):
+        client.predict(str(files / "missing.safetensors"), api_name="/load_checkpoint")
     card, *_ = client.predict(str(files / "tiny.safetensors"), api_name="/load_checkpoint")
     assert "tiny.safetensors" in card and "7x7 patch grid" in card
     card, *_ = client.predict(handle_file(files / "tiny.safetensors"), api_name="/upload_checkpoint")
@@ -131,7 +132,8 @@ def test_a_load_in_one_session_leaves_the_other_alone(client, files):
     assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
     top4 = painted(IN.quick_mask("top half", (4, 4)))
     assert len(a.predict(top4, 1, 0, api_name="/complete")) == 1
-    a.predict("/etc/hostname", api_name="/load_checkpoint")  # refused (a warning toast): nothing changes
+    with pytest.raises(AppError, match="only inside the folders"):  # refused: nothing changes
+        a.predict("/etc/hostname", api_name="/load_checkpoint")
     assert len(a.predict(top4, 1, 0, api_name="/complete")) == 1
 
 
@@ -189,3 +191,54 @@ def test_readme_api_snippet_and_raw_samples_are_the_librarys(client, files):
 
     assert np.array_equal(np.asarray(gen["samples"], dtype=np.float32),
                           m.generate(2, seeds=[4, 5], labels=torch.full((2,), 3)).numpy())
+
+
+def test_a_huge_body_gets_413_at_once_and_others_are_served_meanwhile(client):
+    import http.client
+    import threading
+    import time
+    from urllib.parse import urlparse
+
+    from webapp.limits import MAX_BODY
+
+    where = urlparse(client.src)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    big = b'{"data": [' + b"1," * (24 * 1024 * 1024) + b'1]}'  # a 48 MB mask list
+    start = time.monotonic()
+    conn.putrequest("POST", "/gradio_api/queue/join")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(len(big)))
+    conn.endheaders()
+    try:
+        conn.send(big)
+    except OSError:
+        pass  # refused before the body was read: the server closed the connection
+    status = conn.getresponse().status
+    assert status == 413 and time.monotonic() - start < 5
+
+    # a body that streams past the limit without declaring its length, while another request is answered
+    def stream() -> None:
+        c = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        try:
+            c.putrequest("POST", "/gradio_api/queue/join")
+            c.putheader("Transfer-Encoding", "chunked")
+            c.putheader("Content-Type", "application/json")
+            c.endheaders()
+            chunk = b"1," * 65536
+            for _ in range(4 * MAX_BODY // len(chunk)):
+                c.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                time.sleep(0.005)
+        except OSError:
+            pass  # the server stopped reading: what the limit is for
+        finally:
+            c.close()
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    time.sleep(0.2)
+    info = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    start = time.monotonic()
+    info.request("GET", "/gradio_api/info")
+    assert info.getresponse().status == 200 and time.monotonic() - start < 1.0
+    sender.join(60)
+    assert len(client.predict(TOP, 1, 0, api_name="/complete")) == 1  # the server is fine

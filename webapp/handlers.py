@@ -465,17 +465,17 @@ class Handlers:
 
     def _load(self, source: Callable[[], str], name: str, image: np.ndarray, ood: OodState,
               request: gr.Request | None) -> Swapped:
-        """Redraw this user's pictures for the new checkpoint; a failed load keeps the session's current one."""
+        """Redraw this user's pictures for the new checkpoint; a failed load raises gr.Error (the page keeps its
+        pictures and the session its model)."""
         session = getattr(request, "session_hash", None)
         try:
             _, current = self.sessions.get(session)
             if not name:
                 raise ValueError("give a checkpoint path or a Hugging Face Hub id, or upload a .safetensors file")
             model, name = self.sessions.load(session, source(), name)
-        except Exception as exc:  # any failure to load must leave this session on its model
+        except Exception as exc:  # any failure to load leaves this session on its model, and is an error (API too)
             LOG.info("checkpoint not loaded: %s", exc)
-            gr.Warning(f"Could not load that checkpoint, keeping {html.escape(current)}: {message(exc)}")
-            return Swapped(*(gr.skip(),) * len(Swapped._fields))
+            raise gr.Error(f"Could not load that checkpoint, keeping {html.escape(current)}: {message(exc)}") from None
         gr.Info(f"Loaded {html.escape(name)} for this browser session (other visitors keep their model).")
         c = model.config
         return Swapped(self.card(request), self.class_choices(c), self.show(image, c), self.canvas(c),

@@ -15,6 +15,7 @@ from . import inputs as IN
 from . import model_slot as MS
 from . import principle
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, gpu, thumbnails, visible
+from .limits import BodyLimit
 from .settings import (
     CSS,
     DEFAULT_CHECKPOINT,
@@ -347,6 +348,9 @@ def build_demo(
 
 
 def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
-    """Launch with the app's CSS and upload limit, and without a run history (which would keep every user's
-    images in their browser); used by `main` and the tests."""
-    return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, run_history=False, **kwargs)
+    """Launch with the app's CSS, upload limit and request-body limit (webapp/limits.py), and without a run
+    history (which would keep every user's images in their browser); used by `main` and the tests."""
+    from starlette.middleware import Middleware
+
+    return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, run_history=False,
+                       app_kwargs={"middleware": [Middleware(BodyLimit)]}, **kwargs)
