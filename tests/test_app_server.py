@@ -242,3 +242,26 @@ def test_a_huge_body_gets_413_at_once_and_others_are_served_meanwhile(client):
     assert info.getresponse().status == 200 and time.monotonic() - start < 1.0
     sender.join(60)
     assert len(client.predict(TOP, 1, 0, api_name="/complete")) == 1  # the server is fine
+
+
+def test_served_files_are_deleted_once_old(files):
+    """delete_cache: the tiles a call wrote into Gradio's cache are gone once older than the age asked (here
+    1 s, checked every second); the example strips the page keeps are not touched."""
+    import os
+    import time
+
+    demo = layout.build_demo(lambda: biglearn.load(files / "tiny.safetensors", "cpu"), "tiny", delete_cache=(1, 1))
+    port = free_port()
+    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        keep = {f for block in demo.blocks.values() for f in getattr(block, "keep_in_cache", set())}
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(TOP, 3, 0, api_name="/complete")
+        made = [f for s in demo.temp_file_sets for f in s if f not in keep]
+        assert len(made) >= 3 and all(os.path.exists(f) for f in made)
+        deadline = time.monotonic() + 20
+        while any(os.path.exists(f) for f in made) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(os.path.exists(f) for f in made)
+        assert keep and all(os.path.exists(f) for f in keep)
+    finally:
+        demo.close()
