@@ -39,18 +39,29 @@ def url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(url)
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+def open_page(browser, url, width):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    page = open_page(browser, url, 1400)
+    yield page
+    page.close()
 
 
 def stroke(page, canvas, start, end, steps=6):
@@ -152,3 +163,48 @@ def test_the_2d_principle_tab_runs_a_live_race(page):
     assert "modes" in page.locator("#race-status").inner_text()
     page.get_by_role("tab", name="Images").click()
     expect(page.locator("#painter")).to_be_visible()
+
+
+def open_tab(page, name):
+    """Click a tab, through Gradio's "More tabs" menu where the window is too narrow to show it."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    page.locator("button[aria-label='More tabs']:visible").first.click()
+    page.locator(".overflow-dropdown button:visible", has_text=name).first.click()
+
+
+# every tile inside its gallery (no inner scrolling), inside the window, and not under the gallery's label
+FITS = """sel => { const wraps = [...document.querySelectorAll(sel + ' .grid-wrap')];
+  const clipped = wraps.some(w => w.scrollHeight > w.clientHeight + 1 || w.scrollWidth > w.clientWidth + 1);
+  const bad = [...document.querySelectorAll(sel + ' .thumbnail-item img')].filter(img => {
+    img.scrollIntoView({block: 'center', inline: 'nearest'});
+    const r = img.getBoundingClientRect();
+    const corner = document.elementFromPoint(r.left + 3, r.top + 3);
+    const inside = r.left >= 0 && r.right <= document.documentElement.clientWidth && r.width > 20;
+    return !inside || !corner || corner.closest('.thumbnail-item') !== img.closest('.thumbnail-item'); });
+  return [clipped, bad.length]; }"""
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_galleries_show_every_tile_at_both_widths(browser, url, width):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, url, width)
+    try:
+        expect(page.locator("#source-summary")).to_contain_text("patches", timeout=TIMEOUT_MS)
+        for tab, box in (("Generate", "#gen-samples"), ("Complete", "#samples")):
+            open_tab(page, tab)
+            field = page.locator(f"{box} input[type=number]")
+            field.fill("16")
+            field.press("Enter")
+        page.locator("#complete-button").click()
+        expect(page.locator("#completions .thumbnail-item img")).to_have_count(16, timeout=TIMEOUT_MS)
+        assert page.evaluate(FITS, "#completions") == [False, 0]
+        open_tab(page, "Generate")
+        page.get_by_role("button", name="Generate", exact=True).click()
+        expect(page.locator("#generated .thumbnail-item img")).to_have_count(16, timeout=TIMEOUT_MS)
+        assert page.evaluate(FITS, "#generated") == [False, 0]
+    finally:
+        page.close()

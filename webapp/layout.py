@@ -204,7 +204,9 @@ def build_demo(
                                 )
                                 with gr.Row():
                                     klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
-                                    gen_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                                    gen_n = gr.Slider(
+                                        1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="gen-samples"
+                                    )
                                     gen_seed = gr.Number(
                                         0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
                                     )
@@ -352,5 +354,10 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
     history (which would keep every user's images in their browser); used by `main` and the tests."""
     from starlette.middleware import Middleware
 
-    return demo.launch(css=CSS, max_file_size=MAX_FILE_SIZE, run_history=False,
-                       app_kwargs={"middleware": [Middleware(BodyLimit)]}, **kwargs)
+    return demo.launch(
+        css=CSS,
+        max_file_size=MAX_FILE_SIZE,
+        run_history=False,
+        app_kwargs={"middleware": [Middleware(BodyLimit)]},
+        **kwargs,
+    )
