@@ -1,6 +1,7 @@
 """The app's handlers called directly, over a tiny random-weight model (fast, no server)."""
 
 import io
+from dataclasses import replace
 from types import SimpleNamespace
 
 import gradio as gr
@@ -216,6 +217,13 @@ class TestOutOfDomain:
         if name == "mix":
             assert np.array_equal(ood.donor[..., 0], h.digits[1])
         assert len(h.ood_complete(ood, 2, 0)) == 2
+
+    def test_the_tab_starts_from_the_image_chosen_on_the_left(self, h):
+        chosen = handlers.as_hwc(h.digits[3])
+        ood = replace(h.initial_ood(), picks=[1, 2])
+        state, digit_picture, _, _ = h.ood_take_image(chosen, ood)
+        assert np.array_equal(state.digit, chosen) and state.picks == [1, 2]
+        assert not np.array_equal(digit_picture, h.ood_views(h.initial_ood(), h.model.config).ood_digit)
 
     def test_nothing_picked_is_joint(self, h, capsys):
         assert len(h.ood_complete(h.initial_ood(), 2, 0)) == 2

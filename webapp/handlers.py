@@ -366,6 +366,13 @@ class Handlers:
         return OodViews(ood, digit, donor, preview)
 
     @user_errors
+    def ood_take_image(self, image: np.ndarray, ood: OodState, request: gr.Request = None) -> OodViews:
+        """Opening the tab: the digit that receives the patches is the image chosen on the left (upload, drawing
+        or example); the picks are kept."""
+        c = self.model_of(request).config
+        return self.ood_views(replace(ood, digit=IM.conform(image, c)), c)
+
+    @user_errors
     def ood_choose_digit(self, ood: OodState, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
         """A click on the digit strip: that digit receives the patches."""
         return self.ood_views(replace(ood, digit=as_hwc(self.digits[evt.index]), digit_index=evt.index),

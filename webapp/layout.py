@@ -283,6 +283,7 @@ def build_demo(
             (tab_info, False),
         ):
             tab.select(functools.partial(visible, show_panel), None, panel, api_name=False, queue=False)
+        tab_ood.select(h.ood_take_image, [image, ood], ood_views, api_name=False)
         # (a failed input shows its message without covering the user's painter: show_progress="hidden")
         examples.select(h.pick_example, None, [image, painter], api_name=False)
         upload.upload(h.upload_image, upload, [image, painter], api_name="upload_image", show_progress="hidden")
