@@ -83,7 +83,7 @@ def test_paint_four_samples_and_screenshot(page, tmp_path):
 
     summary = page.locator("#source-summary")
     # the painter has its image and grid, and reports each stroke to the server
-    expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("patches", timeout=TIMEOUT_MS)  # loaded; nothing painted
     canvas = page.locator("#painter canvas")
     cells = stroke(page, canvas, (0.15, 0.3), (0.85, 0.3))  # across the upper part of the digit
     assert len(cells) == 5
@@ -127,7 +127,7 @@ def test_drawing_becomes_the_image(page):
     stroke(page, page.locator("#drawing canvas"), (0.5, 0.15), (0.55, 0.85))
     page.get_by_role("button", name="Use drawing").click()
     # the drawing replaced the image, and the painter starts over with nothing painted
-    expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("patches", timeout=TIMEOUT_MS)  # loaded; nothing painted
     page.get_by_text("Draw a digit").click()
 
 
@@ -167,6 +167,7 @@ def test_the_2d_principle_tab_runs_a_live_race(page):
 
 def open_tab(page, name):
     """Click a tab, through Gradio's "More tabs" menu where the window is too narrow to show it."""
+    page.get_by_role("tablist").first.wait_for()
     tab = page.get_by_role("tab", name=name, exact=True)
     if tab.count() and tab.first.is_visible():
         tab.first.click()
@@ -208,3 +209,27 @@ def test_galleries_show_every_tile_at_both_widths(browser, url, width):
         assert page.evaluate(FITS, "#generated") == [False, 0]
     finally:
         page.close()
+
+
+def test_brush_sizes_and_keyboard_painting(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Images")
+    open_tab(page, "Complete")
+    page.get_by_role("button", name="clear", exact=True).click()
+    summary = page.locator("#source-summary")
+    expect(summary).to_contain_text("patches", timeout=TIMEOUT_MS)  # loaded; nothing painted
+    page.locator("#painter select.brush").select_option("3")
+    canvas = page.locator("#painter canvas")
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(summary).to_contain_text("9 of 49 patches kept", timeout=TIMEOUT_MS)  # a 3x3 block around the centre
+    page.locator("#painter select.brush").select_option("1")
+    page.mouse.move(1, 1)  # the pointer leaves the canvas
+    canvas.focus()  # the keyboard's focus patch starts at the top-left
+    canvas.press("ArrowRight")
+    canvas.press("ArrowDown")
+    canvas.press("Space")
+    expect(summary).to_contain_text("10 of 49 patches kept", timeout=TIMEOUT_MS)
+    assert "row 2, column 2, selected" in canvas.get_attribute("aria-label")
+    page.get_by_role("button", name="clear", exact=True).click()

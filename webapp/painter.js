@@ -1,5 +1,18 @@
 const canvas = element.querySelector('canvas');
 const ctx = canvas.getContext('2d');
+const brushPick = element.querySelector('select.brush');
+canvas.tabIndex = 0;  // keyboard: arrows move the focus patch, space or enter toggles the brush there
+canvas.setAttribute('role', 'grid');
+canvas.setAttribute('aria-label', props.caption + ' (keyboard: arrow keys move, space toggles)');
+let brush = 1;  // the brush covers brush x brush patches, the cell under the pointer at its centre (2: its top-left)
+if (brushPick) brushPick.addEventListener('change', () => { brush = parseInt(brushPick.value, 10) || 1; draw(); });
+function block(i) {  // the patches the brush covers at cell i
+  const r0 = Math.floor(i / grid[1]) - Math.floor((brush - 1) / 2), c0 = (i % grid[1]) - Math.floor((brush - 1) / 2);
+  const out = [];
+  for (let r = Math.max(0, r0); r < Math.min(grid[0], r0 + brush); r++)
+    for (let c = Math.max(0, c0); c < Math.min(grid[1], c0 + brush); c++) out.push(r * grid[1] + c);
+  return out;
+}
 const img = new Image();
 let grid = [1, 1], mask = [], hover = -1, mode = null, dirty = false;
 function fit() {  // the canvas takes the picture's aspect ratio once it is decoded
@@ -21,10 +34,11 @@ function draw() {
   for (let c = 0; c <= grid[1]; c++) { const x = at(c, cw, W); ctx.moveTo(x, 0); ctx.lineTo(x, H); }
   for (let r = 0; r <= grid[0]; r++) { const y = at(r, ch, H); ctx.moveTo(0, y); ctx.lineTo(W, y); }
   ctx.stroke();
-  if (hover >= 0) {  // the patch a stroke here selects
+  if (hover >= 0) {  // the patches a stroke here selects
     ctx.strokeStyle = '#ffd23f';
     ctx.lineWidth = 3;
-    ctx.strokeRect((hover % grid[1]) * cw + 1.5, Math.floor(hover / grid[1]) * ch + 1.5, cw - 3, ch - 3);
+    block(hover).forEach(j =>
+      ctx.strokeRect((j % grid[1]) * cw + 1.5, Math.floor(j / grid[1]) * ch + 1.5, cw - 3, ch - 3));
   }
 }
 function load() {
@@ -46,7 +60,7 @@ function cell(e) {
   return r * grid[1] + c;
 }
 function paint(i) {
-  if (mask[i] !== mode) { mask[i] = mode; dirty = true; }
+  block(i).forEach(j => { if (mask[j] !== mode) { mask[j] = mode; dirty = true; } });
 }
 canvas.addEventListener('pointerdown', e => {
   if (!props.value || e.button > 0) return;
@@ -72,6 +86,26 @@ const end = () => {
   }
 };
 canvas.addEventListener('pointerup', end);
+canvas.addEventListener('keydown', e => {
+  if (!props.value) return;
+  const moves = {ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0]};
+  if (hover < 0) hover = 0;
+  let r = Math.floor(hover / grid[1]), c = hover % grid[1];
+  if (e.key in moves) {
+    r = Math.min(grid[0] - 1, Math.max(0, r + moves[e.key][0]));
+    c = Math.min(grid[1] - 1, Math.max(0, c + moves[e.key][1]));
+    hover = r * grid[1] + c;
+  } else if (e.key === ' ' || e.key === 'Enter') {
+    mode = mask[hover] ? 0 : 1;
+    paint(hover);
+    end();
+  } else return;
+  e.preventDefault();
+  canvas.setAttribute('aria-label', `${props.caption}: patch row ${r + 1}, column ${c + 1}, ` +
+                      (mask[hover] ? 'selected' : 'not selected'));
+  draw();
+});
+canvas.addEventListener('focus', () => { if (hover < 0) { hover = 0; draw(); } });
 canvas.addEventListener('pointercancel', end);
 watch('value', load);
 load();

@@ -104,6 +104,10 @@ def _frame(extra: str = "") -> str:
 
 
 _CANVAS_CSS = (HERE / "canvas.css").read_text()
+# the patch painter's brush: 1x1, 2x2 or 3x3 patches per touch
+BRUSH_PICKER = ("<label class='brush'>brush <select class='brush' aria-label='brush size in patches'>"
+                "<option value='1'>1×1</option><option value='2'>2×2</option><option value='3'>3×3</option>"
+                "</select></label>")
 
 _PAINTER_JS = (HERE / "painter.js").read_text()
 
@@ -119,7 +123,8 @@ class PatchPainter(gr.HTML):
 
     def __init__(self, *, caption: str, color: str = "rgba(255, 64, 64, 0.5)", px: int = EDITOR_PX,
                  **kwargs: Any) -> None:
-        super().__init__(value=None, html_template=_frame(), css_template=_CANVAS_CSS, js_on_load=_PAINTER_JS,
+        super().__init__(value=None, html_template=_frame(BRUSH_PICKER), css_template=_CANVAS_CSS,
+                         js_on_load=_PAINTER_JS,
                          apply_default_css=False,
                          caption=caption, color=color, px=px, **kwargs)
 
