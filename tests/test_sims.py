@@ -144,6 +144,8 @@ def test_2d_tasks_baseline_rows_are_the_untransformed_joint():
     assert bool((source[0] == 0).all()) and bool((target[0] == 1).all()) and bool((theta[0] == 0).all())
     kinds = {tuple(map(tuple, torch.stack([s, t]).int().tolist())) for s, t in zip(source[1], target[1], strict=True)}
     assert len(kinds) == 5 and float(theta[1].std()) > 1.0
+    joint = (source[1] == 0).all(-1) & (target[1] == 1).all(-1)
+    assert bool((theta[1][joint] == 0).all()) and bool((theta[1][~joint] != 0).all())  # the joint untransformed
 
 
 # --- the app's live race (biglearn.sims.live) and its tab --------------------------------------------------------
