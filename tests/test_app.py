@@ -338,3 +338,8 @@ def test_typed_sources_are_checked():
         with pytest.raises(ValueError, match=why):
             checked_source(bad, ())
     assert checked_source(str(settings.BUNDLED), (settings.ASSETS,)) == str(settings.BUNDLED.resolve())
+
+
+def test_messages_are_plain_text_for_api_clients():
+    assert handlers.message(ValueError("the class 'x' is not a digit")) == "The class 'x' is not a digit"
+    assert handlers.message(ValueError("<b>bold</b>")) == "&lt;b&gt;bold&lt;/b&gt;"  # the page renders HTML

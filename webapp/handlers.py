@@ -123,7 +123,9 @@ def user_errors(fn: Callable) -> Callable:
 def message(exc: BaseException) -> str:
     """An exception as a one-line, HTML-safe sentence."""
     text = str(exc) or type(exc).__name__
-    return html.escape(text[:1].upper() + text[1:])
+    # quotes stay as they are: API clients read these messages as plain text (no &#x27;); < > & are escaped
+    # because the page's toasts render HTML
+    return html.escape(text[:1].upper() + text[1:], quote=False)
 
 
 def thumbnails(images: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
@@ -482,8 +484,9 @@ class Handlers:
             model, name = self.sessions.load(session, source(), name)
         except Exception as exc:  # any failure to load leaves this session on its model, and is an error (API too)
             LOG.info("checkpoint not loaded: %s", exc)
-            raise gr.Error(f"Could not load that checkpoint, keeping {html.escape(current)}: {message(exc)}") from None
-        gr.Info(f"Loaded {html.escape(name)} for this browser session (other visitors keep their model).")
+            kept = html.escape(current, quote=False)
+            raise gr.Error(f"Could not load that checkpoint, keeping {kept}: {message(exc)}") from None
+        gr.Info(f"Loaded {html.escape(name, quote=False)} for this browser session (other visitors keep their model).")
         c = model.config
         return Swapped(self.card(request), self.class_choices(c), self.show(image, c), self.canvas(c),
                        *self.ood_views(ood, c))
