@@ -343,3 +343,26 @@ def test_typed_sources_are_checked():
 def test_messages_are_plain_text_for_api_clients():
     assert handlers.message(ValueError("the class 'x' is not a digit")) == "The class 'x' is not a digit"
     assert handlers.message(ValueError("<b>bold</b>")) == "&lt;b&gt;bold&lt;/b&gt;"  # the page renders HTML
+
+
+class TestMaskFiles:
+    def test_download_then_upload_round_trips(self, h, digit):
+        mask = IN.quick_mask("top half", (7, 7))
+        png, js = h.download_mask(mask)
+        assert Image.open(png).size == (7 * 16, 7 * 16)
+        for path in (png, js):
+            assert np.array_equal(h.upload_mask(path, digit).mask, mask)
+
+    def test_bad_mask_files_are_refused_readably(self, h, digit, tmp_path):
+        Image.fromarray(np.zeros((50, 30), dtype=np.uint8)).save(tmp_path / "odd.png")
+        Image.fromarray(np.zeros((64, 64), dtype=np.uint8)).save(tmp_path / "grid8.png")  # 8x8 patches of 8 px
+        (tmp_path / "text.png").write_text("not an image")
+        (tmp_path / "bad.json").write_text('{"grid": [4, 4], "mask": [1]}')
+        (tmp_path / "other.json").write_text('{"grid": [4, 4], "mask": ' + str([0] * 16) + "}")
+        (tmp_path / "junk.json").write_text("{nope")
+        for name, why in (("odd.png", "whole multiple"), ("grid8.png", "whole multiple"), ("text.png", "PNG"),
+                          ("bad.json", "needs a mask of 16"), ("other.json", "4x4 grid"), ("junk.json", "JSON")):
+            with pytest.raises(gr.Error, match=why):
+                h.upload_mask(str(tmp_path / name), digit)
+        with pytest.raises(gr.Error, match="No file"):
+            h.upload_mask(None, digit)

@@ -7,6 +7,7 @@ import functools
 import html
 import logging
 import random
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from biglearn.render import grid_image, upscale
 
 from . import images as IM
 from . import inputs as IN
+from . import mask_files as MF
 from . import model_slot as MS
 from . import pictures as PI
 from . import transplant as TR
@@ -253,6 +255,21 @@ class Handlers:
         current = checked_mask(painted, c.grid) if name == "invert" else None
         mask = IN.quick_mask(name, c.grid, current=current, ratio=float(ratio), seed=random.randrange(2**31))
         return self.show(image, c, mask)
+
+    @user_errors
+    def download_mask(self, painted: np.ndarray | None, request: gr.Request = None) -> list[str]:
+        """The painted source as mask.png (white = kept) and mask.json (the API's format), to save."""
+        c = self.model_of(request).config
+        mask = checked_mask(painted, c.grid)
+        return [str(p) for p in MF.write_mask_files(mask, Path(tempfile.mkdtemp(prefix="biglearn-mask-")))]
+
+    @user_errors
+    def upload_mask(self, path: str | None, image: np.ndarray, request: gr.Request = None) -> Painting:
+        """A mask file (PNG, white = kept, or the API's JSON) becomes the painted source."""
+        if not path:
+            raise ValueError("no file was uploaded")
+        c = self.model_of(request).config
+        return self.show(image, c, MF.read_mask_file(path, c.grid))
 
     @staticmethod
     def new_seed() -> int:

@@ -81,6 +81,18 @@ def build_demo(
                                 name: gr.Button("random-r" if name == "random" else name, size="sm", min_width=60)
                                 for name in IN.QUICK_MASKS
                             }
+                        with gr.Accordion("Save or load this mask (white = kept)", open=False):
+                            with gr.Row():
+                                mask_save = gr.Button("Download the mask", size="sm")
+                                mask_load = gr.UploadButton(
+                                    "Upload a mask (PNG or JSON)", file_types=[".png", ".json"], size="sm"
+                                )
+                            mask_files = gr.File(
+                                label="mask.png and mask.json",
+                                file_count="multiple",
+                                interactive=False,
+                                elem_id="mask-files",
+                            )
                     with gr.Column(scale=6, min_width=360):
                         with gr.Tabs():
                             with gr.Tab("Complete") as tab_complete:
@@ -284,6 +296,8 @@ def build_demo(
         ):
             tab.select(functools.partial(visible, show_panel), None, panel, api_name=False, queue=False)
         tab_ood.select(h.ood_take_image, [image, ood], ood_views, api_name=False)
+        mask_save.click(h.download_mask, painter, mask_files, api_name="download_mask")
+        mask_load.upload(h.upload_mask, [mask_load, image], painter, api_name="upload_mask", show_progress="hidden")
         # (a failed input shows its message without covering the user's painter: show_progress="hidden")
         examples.select(h.pick_example, None, [image, painter], api_name=False)
         upload.upload(h.upload_image, upload, [image, painter], api_name="upload_image", show_progress="hidden")
