@@ -124,10 +124,22 @@ def test_drawing_becomes_the_image(page):
     page.get_by_role("button", name="centre", exact=True).click()
     expect(summary).to_contain_text("patches kept", timeout=TIMEOUT_MS)
     page.get_by_text("Draw a digit").click()
-    stroke(page, page.locator("#drawing canvas"), (0.5, 0.15), (0.55, 0.85))
+    pad = page.locator("#drawing canvas")
+    ink = "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; " \
+          "for (let i = 0; i < d.length; i += 4) n += d[i] < 128; return n; }"
+    page.locator("#drawing select.stroke").select_option(label="thin")
+    stroke(page, pad, (0.2, 0.15), (0.2, 0.85))
+    thin = pad.evaluate(ink)
+    page.locator("#drawing select.stroke").select_option(label="thick")
+    stroke(page, pad, (0.8, 0.15), (0.8, 0.85))
+    assert pad.evaluate(ink) - thin > 2 * thin  # the thick stroke (3x as wide) inked far more than the thin one
+    page.locator("#drawing button.clear").click()
+    assert pad.evaluate(ink) == 0
+    page.locator("#drawing select.stroke").select_option(label="medium")
+    stroke(page, pad, (0.5, 0.15), (0.55, 0.85))
     page.get_by_role("button", name="Use drawing").click()
     # the drawing replaced the image, and the painter starts over with nothing painted
-    expect(summary).to_contain_text("patches", timeout=TIMEOUT_MS)  # loaded; nothing painted
+    expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
     page.get_by_text("Draw a digit").click()
 
 

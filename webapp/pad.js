@@ -1,6 +1,12 @@
 const canvas = element.querySelector('canvas');
 const ctx = canvas.getContext('2d');
-let last = null, sent = null;
+let last = null, sent = null, width = props.brush;
+const widthPick = element.querySelector('select.stroke');
+if (widthPick) {
+  widthPick.value = String(props.brush);
+  widthPick.addEventListener('change', () => { width = parseInt(widthPick.value, 10) || props.brush; });
+}
+canvas.setAttribute('aria-label', props.caption + ' (draw with the mouse, a pen or a finger)');
 function blank() { ctx.fillStyle = '#ffffff'; ctx.fillRect(0, 0, canvas.width, canvas.height); }
 function load() {
   if (props.value === sent) return;  // our own stroke coming back
@@ -13,7 +19,7 @@ function at(e) {
 }
 function line(a, b) {
   ctx.strokeStyle = '#000000';
-  ctx.lineWidth = props.brush;
+  ctx.lineWidth = width;
   ctx.lineCap = 'round';
   ctx.lineJoin = 'round';
   ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke();

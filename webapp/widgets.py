@@ -104,6 +104,15 @@ def _frame(extra: str = "") -> str:
 
 
 _CANVAS_CSS = (HERE / "canvas.css").read_text()
+def stroke_picker(default: int) -> str:
+    """The drawing pad's clear button and stroke-width choice (thin, medium = `default` pixels, thick)."""
+    options = "".join(f"<option value='{w}'>{name}</option>" for name, w in
+                      (("thin", default // 2), ("medium", default), ("thick", default * 3 // 2)))
+    return ("<div class='pad-tools'><button class='clear' type='button'>clear</button>"
+            f"<label class='brush'>stroke <select class='stroke' aria-label='stroke width'>{options}</select></label>"
+            "</div>")
+
+
 # the patch painter's brush: 1x1, 2x2 or 3x3 patches per touch
 BRUSH_PICKER = ("<label class='brush'>brush <select class='brush' aria-label='brush size in patches'>"
                 "<option value='1'>1×1</option><option value='2'>2×2</option><option value='3'>3×3</option>"
@@ -156,7 +165,7 @@ class DrawingPad(gr.HTML):
     """Draw with black ink on a white canvas. Input value: the drawing as a PIL image, None when blank."""
 
     def __init__(self, *, caption: str, px: int = 280, brush: int = 22, **kwargs: Any) -> None:
-        super().__init__(value=None, html_template=_frame("<button class='clear' type='button'>clear</button>"),
+        super().__init__(value=None, html_template=_frame(stroke_picker(brush)),
                          css_template=_CANVAS_CSS, js_on_load=_PAD_JS, apply_default_css=False,
                          caption=caption, px=px, brush=brush, **kwargs)
 
