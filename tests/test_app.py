@@ -188,8 +188,8 @@ class TestOutOfDomain:
         ood = h.initial_ood()
         ood = h.ood_click_donor(ood, select([60, 60]))[0]  # patch (1, 1)
         ood = h.ood_click_donor(ood, select([110, 60]))[0]  # patch (1, 2)
-        ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[0], select([300, 300]))[0]  # first pick -> (6, 6)
-        ood = h.ood_click_digit(ood, settings.OOD_DIGIT_CLICKS[1], select([5, 5]))[0]  # keep (0, 0)
+        ood = h.ood_click_digit(ood, settings.OOD_DEST, select([300, 300]))[0]  # first pick -> (6, 6)
+        ood = h.ood_click_digit(ood, settings.OOD_KEEP, select([5, 5]))[0]  # keep (0, 0)
         assert ood.picks == [8, 9] and ood.dests == [48] and ood.keep == [0]
         composite, source = h.ood_compose(ood, h.model.config)
         assert sorted(np.flatnonzero(source)) == [0, 9, 48]

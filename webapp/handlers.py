@@ -30,7 +30,17 @@ from . import model_slot as MS
 from . import pictures as PI
 from . import transplant as TR
 from .sessions import SessionModels, checked_source
-from .settings import ASSETS, BUNDLED, DIGITS, FASHION, MAX_SAMPLES, OOD_DIGIT_CLICKS, README, THUMB_SCALE
+from .settings import (
+    ASSETS,
+    BUNDLED,
+    DIGITS,
+    FASHION,
+    MAX_SAMPLES,
+    OOD_DEST,
+    OOD_DIGIT_CLICKS,
+    README,
+    THUMB_SCALE,
+)
 from .widgets import Painting
 
 
@@ -424,7 +434,9 @@ class Handlers:
         c = self.model_of(request).config
         side = PI.scale_for(c, PI.EDITOR_PX)
         idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
-        key = "dests" if what == OOD_DIGIT_CLICKS[0] else "keep"
+        if what not in OOD_DIGIT_CLICKS:
+            raise ValueError(f"a click on the digit chooses one of: {', '.join(OOD_DIGIT_CLICKS)}")
+        key = "dests" if what == OOD_DEST else "keep"
         return self.ood_views(replace(ood, **{key: IN.toggle(getattr(ood, key), idx)}), c)
 
     @user_errors

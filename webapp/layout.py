@@ -131,8 +131,10 @@ def build_demo(
                                 )
                             with gr.Tab("Out-of-domain") as tab_ood:
                                 gr.Markdown(
-                                    "Paper Fig. 5: click patches of the second image to pick them, then (optional)"
-                                    " click where they go in the digit; the k-th pick goes to the k-th place."
+                                    "Paper Fig. 5, in three steps: **1.** click the digit's patches that stay, **2.** "
+                                    "click patches of the second image to pick them, **3.** (optional) click where "
+                                    "they go in the digit (the k-th pick goes to the k-th place; by default, to "
+                                    "where they were)."
                                 )
                                 with gr.Row():
                                     with gr.Column():

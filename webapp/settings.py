@@ -36,4 +36,7 @@ classifies what it is shown (Cong & Zhao, *Big Learning*). Each seed gives one s
 
 CSS = (Path(__file__).resolve().parent / "app.css").read_text()
 
-OOD_DIGIT_CLICKS = ("where picked patches go", "digit patches to keep")
+# what a click on the out-of-domain tab's digit does, in the order of the steps: first the digit's own patches
+# that stay, then where the picked patches of the second image go
+OOD_KEEP, OOD_DEST = "1. digit patches to keep", "3. where picked patches go"
+OOD_DIGIT_CLICKS = (OOD_KEEP, OOD_DEST)
