@@ -4,6 +4,7 @@ One image x 8 seeds with the checkpoint the app would load, at three depths, eac
 - `handler`: the app's own `complete` handler called in process (model + rendering of the tiles);
 - `server`: a `gradio_client` call of the `/complete` endpoint of a locally launched app (adds the
   queue, PNG encoding of the tiles, HTTP and the client's download of every tile);
+- `server_during_load`: the same while another session keeps trying to load an unreachable Hub id;
 - `browser`: headless Chromium (Debian's `chromium`, driven by Playwright) clicks Complete with a new
   seed and waits until all 8 new tiles are loaded in the gallery: what a person waits for. Skipped,
   with the reason, where Chromium or Playwright is missing.
@@ -57,6 +58,38 @@ def through_server(url: str, mask: np.ndarray, warmup: int, reps: int) -> list[f
     client = Client(url, verbose=False)
     value = mask_value(mask)
     return repeat(lambda i: client.predict(value, SEEDS, i, api_name="/complete"), warmup, reps)
+
+
+UNREACHABLE_HUB_ID = "biglearn-bench/unreachable-checkpoint"  # offline, or a repo that does not exist
+
+
+def during_a_load(url: str, mask: np.ndarray, warmup: int, reps: int) -> tuple[list[float], int]:
+    """`through_server` while another session keeps loading a Hub id that cannot be fetched (each try waits for
+    the Hub's timeout): the loads run in their own queue, so the Complete calls should not wait for them.
+    Returns the times and how many loads the other session tried meanwhile."""
+    import threading
+
+    from gradio_client import Client
+
+    other = Client(url, verbose=False)
+    stop, tries = threading.Event(), [0]
+
+    def keep_loading() -> None:
+        while not stop.is_set():
+            tries[0] += 1
+            try:
+                other.predict(UNREACHABLE_HUB_ID, api_name="/load_checkpoint")
+            except Exception:  # noqa: BLE001 - the refusal is the point
+                pass
+
+    loader = threading.Thread(target=keep_loading, daemon=True)
+    loader.start()
+    time.sleep(0.5)
+    try:
+        times = through_server(url, mask, warmup, reps)
+    finally:
+        stop.set()
+    return times, tries[0]
 
 
 def in_browser(url: str, warmup: int, reps: int) -> list[float]:
@@ -123,6 +156,8 @@ def measure(checkpoint: str, warmup: int, reps: int, browser: bool) -> dict[str,
     url = f"http://127.0.0.1:{port}/"
     try:
         results["server"] = asdict(summarise(through_server(url, mask, warmup, reps)))
+        times, tries = during_a_load(url, mask, warmup, reps)
+        results["server_during_load"] = {**asdict(summarise(times)), "loads_tried": tries}
         if not browser:
             results["browser"] = {"skipped": "--no-browser"}
         elif shutil.which("chromium") is None:
@@ -138,8 +173,8 @@ def render(results: dict[str, Any]) -> str:
     """The results as a Markdown table in milliseconds."""
     lines = [f"click to gallery, 1 image x {results['seeds']} seeds ({results['checkpoint']}, {results['device']})",
              "", "| depth | p50 ms | p95 ms | mean ms | n |", "| --- | ---: | ---: | ---: | ---: |"]
-    for depth in ("handler", "server", "browser"):
-        r = results[depth]
+    for depth in ("handler", "server", "server_during_load", "browser"):
+        r = results.get(depth, {"skipped": "not measured"})
         if "skipped" in r:
             lines.append(f"| {depth} | skipped: {r['skipped']} | | | |")
         else:

@@ -107,8 +107,17 @@ def test_flops_counted_for_matmul_and_cpu_attention():
     assert count_flops(lambda: F.scaled_dot_product_attention(q, q, q).sum().backward()) == 7 * matmul
 
 
-def test_app_latency_measures_handler_and_server(tmp_path):
+def test_app_latency_measures_handler_and_server(tmp_path, monkeypatch):
+    import time
+
     import biglearn
+    from webapp import sessions
+
+    def unreachable(path_or_hub_id):  # no network in tests: a Hub lookup that times out
+        time.sleep(0.3)
+        raise ValueError(f"{path_or_hub_id} could not be fetched from the Hugging Face Hub (offline?)")
+
+    monkeypatch.setattr(sessions, "resolve_path", unreachable)
     from bench import app_latency
     from biglearn.config import BigLearnConfig, ModelConfig
 
@@ -118,9 +127,11 @@ def test_app_latency_measures_handler_and_server(tmp_path):
     ckpt = tmp_path / "tiny.safetensors"
     biglearn.save(ckpt, biglearn.UniversalGenerator(cfg.model), cfg)
     results = app_latency.measure(str(ckpt), warmup=0, reps=2, browser=False)
-    for depth in ("handler", "server"):
+    for depth in ("handler", "server", "server_during_load"):
         r = results[depth]
         assert r["n"] == 2 and positive(r["p50"]) and r["p50"] <= r["p95"]
+    assert results["server_during_load"]["loads_tried"] >= 1
     assert results["browser"] == {"skipped": "--no-browser"}
     table = app_latency.render(results)
     assert "| handler |" in table and "| server |" in table and "skipped: --no-browser" in table
+    assert "| server_during_load |" in table
