@@ -245,3 +245,22 @@ def test_brush_sizes_and_keyboard_painting(page):
     expect(summary).to_contain_text("10 of 49 patches kept", timeout=TIMEOUT_MS)
     assert "row 2, column 2, selected" in canvas.get_attribute("aria-label")
     page.get_by_role("button", name="clear", exact=True).click()
+
+
+def test_a_refused_input_keeps_the_last_results(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Images")
+    open_tab(page, "Complete")
+    page.locator("#complete-button").click()
+    tiles = page.locator("#completions .thumbnail-item img")
+    expect(tiles).not_to_have_count(0, timeout=TIMEOUT_MS)
+    shown = tiles.count()
+    page.get_by_role("button", name="clear", exact=True).click()
+    page.get_by_role("button", name="invert", exact=True).click()  # every patch kept: nothing to generate
+    expect(page.locator("#source-summary")).to_contain_text("All 49 patches kept", timeout=TIMEOUT_MS)
+    page.locator("#complete-button").click()
+    expect(page.get_by_text("nothing left to generate").first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(tiles).to_have_count(shown)  # the error is a message; the gallery keeps what it showed
+    assert all(tiles.nth(i).is_visible() for i in range(shown))
+    page.get_by_role("button", name="clear", exact=True).click()
