@@ -371,10 +371,15 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
     history (which would keep every user's images in their browser); used by `main` and the tests."""
     from starlette.middleware import Middleware
 
+    # system fonts: the default theme's web fonts are fetched from the internet, and offline (or half loaded) the
+    # title came out in two fonts
+    theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"],
+                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
     return demo.launch(
         css=CSS,
         max_file_size=MAX_FILE_SIZE,
         run_history=False,
+        theme=theme,
         app_kwargs={"middleware": [Middleware(BodyLimit)]},
         **kwargs,
     )
