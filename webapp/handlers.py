@@ -288,10 +288,9 @@ class Handlers:
 
     # model calls ---------------------------------------------------------------------------------
 
-    @user_errors
-    def complete(self, image: np.ndarray, painted: np.ndarray | None, n: float,
-                 seed: float, request: gr.Request = None) -> list[tuple[np.ndarray, str]]:
-        """p(x_T | x_S): n completions of the image from its painted patches, sources outlined."""
+    def _completions(self, image: np.ndarray, painted: np.ndarray | None, n: float, seed: float,
+                     request: gr.Request | None) -> tuple[torch.Tensor, list[int], np.ndarray, ModelConfig]:
+        """One `complete` call of the session's model: (samples (n, C, H, W), seeds, source, config)."""
         m = self.model_of(request)
         c = m.config
         seeds = IN.check_seeds(seed, n)
@@ -299,30 +298,11 @@ class Handlers:
         if source.all():
             raise ValueError("every patch is painted as kept, so there is nothing left to generate: erase some "
                              "patches (or press invert or clear)")
-        if not source.any():
-            gr.Info("Nothing is painted, so this is joint generation p(x): a new image per seed. "
-                    "Paint patches to keep them.")
-        samples = m.complete(IM.conform(image, c)[None], source[None], seeds=seeds)[0]  # (n, C, H, W)
-        return captioned(PI.render_tiles(samples, c, source), seeds)
+        return m.complete(IM.conform(image, c)[None], source[None], seeds=seeds)[0], seeds, source, c
 
-    @user_errors
-    def complete_raw(self, image: np.ndarray, painted: np.ndarray | None, n: float, seed: float,
-                     request: gr.Request = None) -> dict[str, Any]:
-        """The API's raw completions: the samples at model resolution, exactly as the library returns them
-        (values in [0, 1], shape (n, C, H, W) as nested lists), with their seeds and the source mask."""
-        m = self.model_of(request)
-        c = m.config
-        seeds = IN.check_seeds(seed, n)
-        source = checked_mask(painted, c.grid)
-        if source.all():
-            raise ValueError("every patch is kept: nothing is left to generate")
-        samples = m.complete(IM.conform(image, c)[None], source[None], seeds=seeds)[0]
-        return raw_result(samples, seeds, source=source)
-
-    @user_errors
-    def generate_raw(self, klass: str, target: np.ndarray | None, n: float, seed: float,
-                     request: gr.Request = None) -> dict[str, Any]:
-        """The API's raw generation (joint, by class, or the painted region), like `complete_raw`."""
+    def _generated(self, klass: str, target: np.ndarray | None, n: float, seed: float,
+                   request: gr.Request | None) -> tuple[torch.Tensor, list[int], np.ndarray, ModelConfig]:
+        """One `generate` call of the session's model: (samples, seeds, target region, config)."""
         m = self.model_of(request)
         c = m.config
         seeds = IN.check_seeds(seed, n)
@@ -331,6 +311,31 @@ class Handlers:
         labels = None if label is None else torch.full((len(seeds),), label)
         out = m.generate(len(seeds), seeds=seeds, labels=labels,
                          target=np.repeat(target.reshape(1, -1), len(seeds), 0) if target.any() else None)
+        return out, seeds, target, c
+
+    @user_errors
+    def complete(self, image: np.ndarray, painted: np.ndarray | None, n: float,
+                 seed: float, request: gr.Request = None) -> list[tuple[np.ndarray, str]]:
+        """p(x_T | x_S): n completions of the image from its painted patches, sources outlined."""
+        samples, seeds, source, c = self._completions(image, painted, n, seed, request)
+        if not source.any():
+            gr.Info("Nothing is painted, so this is joint generation p(x): a new image per seed. "
+                    "Paint patches to keep them.")
+        return captioned(PI.render_tiles(samples, c, source), seeds)
+
+    @user_errors
+    def complete_raw(self, image: np.ndarray, painted: np.ndarray | None, n: float, seed: float,
+                     request: gr.Request = None) -> dict[str, Any]:
+        """The API's raw completions: the samples at model resolution, exactly as the library returns them
+        (values in [0, 1], shape (n, C, H, W) as nested lists), with their seeds and the source mask."""
+        samples, seeds, source, _ = self._completions(image, painted, n, seed, request)
+        return raw_result(samples, seeds, source=source)
+
+    @user_errors
+    def generate_raw(self, klass: str, target: np.ndarray | None, n: float, seed: float,
+                     request: gr.Request = None) -> dict[str, Any]:
+        """The API's raw generation (joint, by class, or the painted region), like `complete_raw`."""
+        out, seeds, target, _ = self._generated(klass, target, n, seed, request)
         return raw_result(out, seeds, target=target)
 
     @user_errors
@@ -364,14 +369,7 @@ class Handlers:
     def generate(self, klass: str, target: np.ndarray | None, n: float, seed: float,
                  request: gr.Request = None) -> list[tuple[np.ndarray, str]]:
         """Joint p(x), class-conditional p(x | y) or marginal p(x_T) (the painted region) generation."""
-        m = self.model_of(request)
-        c = m.config
-        seeds = IN.check_seeds(seed, n)
-        target = checked_mask(target, c.grid)
-        label = IN.parse_class(klass, c.num_classes)
-        labels = None if label is None else torch.full((len(seeds),), label)
-        out = m.generate(len(seeds), seeds=seeds, labels=labels,
-                         target=np.repeat(target.reshape(1, -1), len(seeds), 0) if target.any() else None)
+        out, seeds, target, c = self._generated(klass, target, n, seed, request)
         return captioned(PI.render_tiles(out, c, target, PI.TARGET_OUTLINE), seeds)
 
     # out-of-domain -------------------------------------------------------------------------------
