@@ -163,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def without_budget(flags: list[str]) -> list[str]:
+    """An arm's flags without its own --steps / --time-budget (and their values)."""
+    out, skip = [], False
+    for f in flags:
+        if skip:
+            skip = False
+        elif f in ("--steps", "--time-budget"):
+            skip = True
+        else:
+            out.append(f)
+    return out
+
+
 def load_arms(path: Path) -> dict[str, list[str]]:
     """The arms file: a JSON object of arm name -> list of string flags; SweepError naming what is wrong."""
     try:
@@ -195,6 +208,8 @@ def make_sweep(args: argparse.Namespace) -> Sweep:
         arms = {a: arms[a] for a in only}
     budget = parse_duration(args.budget)
     steps = 3 if args.quick and not args.steps else args.steps
+    if args.quick:  # a machinery check: every arm's own budget gives way to the few steps
+        arms = {name: without_budget(flags) for name, flags in arms.items()}
     if steps < 0 or (steps == 0 and budget <= 0):
         raise SweepError("give a positive --budget (training seconds per arm) or --steps")
     if args.parallel < 1:
