@@ -28,13 +28,18 @@ from biglearn.render import grid_image, save_png
 
 from . import claims
 from .config import parse_duration
-from .data import VAL_HOLDOUT
-from .eval_classifier import DATA_ROOT, DEFAULT_PATH, IMAGE_SHAPE, TORCHVISION_SETS, default_source, load_or_fit
+from .eval_classifier import (
+    IMAGE_SHAPE,
+    TORCHVISION_SETS,
+    add_evaluation_options,
+    default_source,
+    load_or_fit,
+)
 from .evaluate import load_images, nearest_model
 from .evaluate import run as run_evaluation
 from .loop import INFERENCE_FILE
 from .nearest import NAME as NEAREST
-from .parallel import RunFailed, train_in_parallel
+from .parallel import RunFailed, train_in_parallel, trainer_command
 from .plots import titled
 from .sections import RATIOS, EvalData, Sizes, eval_complete
 
@@ -47,7 +52,6 @@ ARMS: dict[str, list[str]] = {
     "supervised": ["--objective", "supervised"],
     "biglearn-missing-0.5": ["--objective", "biglearn", "--missing-rate", "0.5"],
 }
-TRAINER_NAMES = {"mnist-train": "mnist"}  # the trainer's name of a torchvision training set
 GAP_IMAGES = 2000  # training digits and test digits completed for the training-test gap
 FIGURE_DIGITS = 6
 FIGURE_RATIO = 0.25
@@ -83,12 +87,8 @@ class CompareError(ValueError):
 
 def arm_command(plan: Plan, arm: str, resume: bool) -> list[str]:
     """The `python -m train` command line of one arm."""
-    data = TRAINER_NAMES.get(plan.data, plan.data)
-    cmd = [sys.executable, "-m", "train", "--data", data, "--data-root", str(plan.data_root),
-           "--out", str(plan.runs / arm), "--preset", plan.preset, "--seed", str(plan.seed),
-           "--holdout", str(plan.holdout),
-           "--time-budget", str(plan.budget_s), "--steps", str(plan.steps), *ARMS[arm]]
-    return cmd + (["--resume"] if resume else [])
+    return trainer_command(plan.data, plan.data_root, plan.runs / arm, plan.preset, plan.seed, plan.holdout,
+                           ["--time-budget", str(plan.budget_s), "--steps", str(plan.steps), *ARMS[arm]], resume)
 
 
 def arm_finished(plan: Plan, arm: str) -> bool:
@@ -201,11 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="labelled training .npz, or mnist-train (torchvision, in --data-root)")
     p.add_argument("--test-data", default=default_source("mnist_test.npz", "mnist-test"),
                    help="labelled test .npz, or mnist-test")
-    p.add_argument("--ood-data", default=default_source("fashion_mnist_test.npz", "fashion-mnist-test"),
-                   help="out-of-domain .npz, or fashion-mnist-test")
-    p.add_argument("--data-root", type=Path, default=DATA_ROOT, help="where torchvision sets are downloaded")
-    p.add_argument("--classifier", type=Path, default=DEFAULT_PATH, help="the evaluation classifier")
-    p.add_argument("--holdout", type=int, default=VAL_HOLDOUT, help="validation images held out of training")
+    add_evaluation_options(p)
     p.add_argument("--quick", action="store_true",
                    help="check the machinery in seconds: the smoke preset, 4 steps per arm, tiny evaluation sizes")
     p.add_argument("--no-train", action="store_true", help="only evaluate and write (every arm must be trained)")

@@ -7,6 +7,7 @@ model under test, so it is trained here on real data only and never sees generat
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -216,3 +217,15 @@ def load_or_fit(path: str | Path = DEFAULT_PATH, *, train_data: str | Path = DAT
 if __name__ == "__main__":
     _, fitted = load_or_fit()
     print(json.dumps(fitted))
+
+
+def add_evaluation_options(parser: argparse.ArgumentParser) -> None:
+    """The options `train.compare` and `train.sweep` share for scoring their runs: out-of-domain data, where
+    torchvision sets live, the evaluation classifier and the validation hold-out."""
+    from .data import VAL_HOLDOUT
+
+    parser.add_argument("--ood-data", default=default_source("fashion_mnist_test.npz", "fashion-mnist-test"),
+                        help="out-of-domain .npz, or fashion-mnist-test")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="where torchvision sets are downloaded")
+    parser.add_argument("--classifier", type=Path, default=DEFAULT_PATH, help="the evaluation classifier")
+    parser.add_argument("--holdout", type=int, default=VAL_HOLDOUT, help="validation images held out of training")

@@ -15,6 +15,17 @@ from pathlib import Path
 
 from .loop import RESUME_FILE
 
+TRAINER_NAMES = {"mnist-train": "mnist"}  # the trainer's name of a torchvision training set
+
+
+def trainer_command(data: str, data_root: Path, out: Path, preset: str, seed: int, holdout: int,
+                    flags: list[str], resume: bool) -> list[str]:
+    """The `python -m train` command line of one run of a comparison or sweep: the shared data, split, preset
+    and seed, then the run's own flags (and --resume when continuing)."""
+    cmd = [sys.executable, "-m", "train", "--data", TRAINER_NAMES.get(data, data), "--data-root", str(data_root),
+           "--out", str(out), "--preset", preset, "--seed", str(seed), "--holdout", str(holdout), *flags]
+    return cmd + (["--resume"] if resume else [])
+
 
 class RunFailed(ValueError):
     """A training run ended with a non-zero exit status."""

@@ -19,11 +19,10 @@ from biglearn.checkpoint import load_inference
 from biglearn.cli import run_main
 
 from .config import parse_duration
-from .data import VAL_HOLDOUT
-from .eval_classifier import DATA_ROOT, DEFAULT_PATH, TORCHVISION_SETS, default_source
+from .eval_classifier import TORCHVISION_SETS, add_evaluation_options, default_source
 from .evaluate import run as run_evaluation
 from .loop import INFERENCE_FILE
-from .parallel import RunFailed, train_in_parallel
+from .parallel import RunFailed, train_in_parallel, trainer_command
 from .sections import Sizes
 
 EVAL_DIR = "eval-val"
@@ -64,11 +63,8 @@ def arm_budget(sweep: Sweep, flags: list[str]) -> list[str]:
 def arm_command(sweep: Sweep, arm: str, resume: bool) -> list[str]:
     """The `python -m train` command line of one arm."""
     flags = sweep.arms[arm]
-    data = "mnist" if sweep.data == "mnist-train" else sweep.data  # the trainer's name of the torchvision set
-    cmd = [sys.executable, "-m", "train", "--data", data, "--data-root", str(sweep.data_root),
-           "--out", str(sweep.runs / arm), "--preset", sweep.preset, "--seed", str(sweep.seed),
-           "--holdout", str(sweep.holdout), *arm_budget(sweep, flags), *flags]
-    return cmd + (["--resume"] if resume else [])
+    return trainer_command(sweep.data, sweep.data_root, sweep.runs / arm, sweep.preset, sweep.seed, sweep.holdout,
+                           [*arm_budget(sweep, flags), *flags], resume)
 
 
 def arm_finished(sweep: Sweep, arm: str) -> bool:
@@ -153,11 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=default_source("mnist_train.npz", "mnist-train"),
                    help="labelled training .npz (its last --holdout images are the validation split)")
-    p.add_argument("--ood-data", default=default_source("fashion_mnist_test.npz", "fashion-mnist-test"),
-                   help="out-of-domain .npz, or fashion-mnist-test")
-    p.add_argument("--data-root", type=Path, default=DATA_ROOT, help="where torchvision sets are downloaded")
-    p.add_argument("--classifier", type=Path, default=DEFAULT_PATH, help="the evaluation classifier")
-    p.add_argument("--holdout", type=int, default=VAL_HOLDOUT, help="validation images held out of training")
+    add_evaluation_options(p)
     p.add_argument("--quick", action="store_true", help="check the machinery: the smoke preset, tiny evaluations")
     p.add_argument("--no-train", action="store_true", help="only score and write (the arms must be trained)")
     return p
