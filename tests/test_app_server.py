@@ -265,3 +265,19 @@ def test_served_files_are_deleted_once_old(files):
         assert keep and all(os.path.exists(f) for f in keep)
     finally:
         demo.close()
+
+
+def test_uploads_are_only_of_what_the_inputs_take(client, files):
+    import httpx
+
+    from webapp.layout import upload_types
+
+    assert upload_types(layout.build_demo(lambda: None, "x")) == {"image", ".png", ".json", ".safetensors"}
+    url = client.src.rstrip("/") + "/gradio_api/upload"
+    png = (files / "digit.png").read_bytes()
+    ok = httpx.post(url, files=[("files", ("digit.png", png, "image/png"))], timeout=30)
+    assert ok.status_code == 200 and ok.json()[0].endswith("digit.png")
+    for name in ("payload.bin", "digit.png.exe", "noextension"):
+        refused = httpx.post(url, files=[("files", ("a.png", png, "image/png")), ("files", (name, png, "x/y"))],
+                             timeout=30)
+        assert refused.status_code == 415 and ".safetensors" in refused.text, name

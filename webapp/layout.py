@@ -366,9 +366,20 @@ def build_demo(
     return demo
 
 
+def upload_types(demo: gr.Blocks) -> set[str]:
+    """What the page's file inputs take (their `file_types`, plus "image" for an editable image): the only
+    uploads the server accepts."""
+    types = {t for block in demo.blocks.values() if getattr(block, "interactive", None) is not False
+             for t in getattr(block, "file_types", None) or ()}
+    if any(isinstance(b, gr.Image) and b.interactive for b in demo.blocks.values()):
+        types.add("image")
+    return types
+
+
 def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
-    """Launch with the app's CSS, upload limit and request-body limit (webapp/limits.py), and without a run
-    history (which would keep every user's images in their browser); used by `main` and the tests."""
+    """Launch with the app's CSS, upload limit and request-body limits (webapp/limits.py: uploads only of what
+    the page's inputs take), and without a run history (which would keep every user's images in their
+    browser); used by `main` and the tests."""
     from starlette.middleware import Middleware
 
     # system fonts: the default theme's web fonts are fetched from the internet, and offline (or half loaded) the
@@ -380,6 +391,6 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
         max_file_size=MAX_FILE_SIZE,
         run_history=False,
         theme=theme,
-        app_kwargs={"middleware": [Middleware(BodyLimit)]},
+        app_kwargs={"middleware": [Middleware(BodyLimit, upload_types=upload_types(demo))]},
         **kwargs,
     )
