@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,20 +34,33 @@ class CheckpointError(ValueError):
 
 
 def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`."""
+    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`. An I/O failure
+    (disk full, file too large, read-only) is an OSError naming `path`, whichever layer met it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+        except SafetensorError as exc:  # the Rust writer reports ENOSPC and friends as its own error type
+            raise io_error(exc, path) from exc
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def io_error(exc: SafetensorError, path: Path) -> OSError | SafetensorError:
+    """The OSError behind a safetensors "I/O error: ... (os error N)", or `exc` itself for other failures."""
+    found = re.search(r"I/O error:.*\(os error (\d+)\)", str(exc))
+    if found is None:
+        return exc
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), str(path))
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

@@ -287,11 +287,15 @@ class Trainer:
         try:
             self._write_checkpoints()
         except OSError as exc:
-            where = exc.filename or self.out
-            last = "none yet" if self.saved_step is None else f"step {self.saved_step}"
-            raise TrainingError(f"could not write {where} ({exc.strerror or exc}); the last complete checkpoint "
-                                f"in {self.out} is {last}") from None
+            raise self.write_error(exc) from None
         self.saved_step = self.step
+
+    def write_error(self, exc: OSError) -> TrainingError:
+        """What ends a run whose file could not be written: the file, the reason, the last complete step."""
+        where = exc.filename or self.out
+        last = "none yet" if self.saved_step is None else f"step {self.saved_step}"
+        return TrainingError(f"could not write {where} ({exc.strerror or exc}); the last complete checkpoint "
+                             f"in {self.out} is {last}")
 
     def _write_checkpoints(self) -> None:
         save_inference(self.out / INFERENCE_FILE, self.ema, self.config, self.info())
@@ -405,8 +409,11 @@ class Trainer:
         """Append a metrics record to the JSON-lines log (and TensorBoard, when installed); rank 0 only."""
         if not self.dist.is_main:
             return
-        with open(self.out / METRICS_FILE, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.out / METRICS_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise self.write_error(exc) from None
         if self.tensorboard is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
