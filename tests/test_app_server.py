@@ -74,10 +74,13 @@ def test_complete_and_errors(client, files):
         client.predict(ALL, 2, 0, api_name="/complete")
     with pytest.raises(AppError, match="not an image"):
         client.predict(handle_file(files / "corrupt.png"), api_name="/upload_image")
-    with pytest.raises(AppError, match="minimum"):  # the seed box refuses it before the handler
+    with pytest.raises(AppError, match="seed must be a whole number from 0 to"):  # the box refuses it
         client.predict(TOP, 4, -5, api_name="/complete")
-    with pytest.raises(AppError, match="(?i)the seed must be a whole number"):  # refused, not rounded to 2
-        client.predict(TOP, 4, 1.5, api_name="/complete")
+    for bad in (1.5, True, "3", None):  # refused by name, not rounded to 2 or taken as 1
+        with pytest.raises(AppError, match=r"seed must be a whole number.*got"):
+            client.predict(TOP, 4, bad, api_name="/complete")
+        with pytest.raises(AppError, match=r"samples must be a whole number from 1 to 16, got"):
+            client.predict(TOP, bad, 0, api_name="/complete")
     with pytest.raises(AppError, match="(?i)the class must be"):
         client.predict("²", None, 2, 0, api_name="/generate")
     for bad, reason in (({"grid": [7, 7], "mask": [1] * 5}, "needs a mask of 49"),

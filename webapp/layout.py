@@ -26,7 +26,7 @@ from .settings import (
     MODEL_CONCURRENCY,
     OOD_DIGIT_CLICKS,
 )
-from .widgets import DrawingPad, PatchPainter
+from .widgets import DrawingPad, PatchPainter, WholeNumber, WholeSlider
 
 
 def build_demo(
@@ -97,8 +97,10 @@ def build_demo(
                         with gr.Tabs():
                             with gr.Tab("Complete") as tab_complete:
                                 with gr.Row():
-                                    n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
-                                    seed = gr.Number(0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed")
+                                    n = WholeSlider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
+                                    seed = WholeNumber(
+                                        0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                    )
                                 with gr.Row():
                                     run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                                     reseed = gr.Button("New seeds")
@@ -118,8 +120,8 @@ def build_demo(
                                 )
                                 with gr.Row():
                                     sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
-                                    sweep_rows = gr.Slider(1, 8, value=4, step=1, label="rows (seeds)")
-                                    sweep_seed = gr.Number(
+                                    sweep_rows = WholeSlider(1, 8, value=4, step=1, label="rows (seeds)")
+                                    sweep_seed = WholeNumber(
                                         0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
                                     )
                                 sweep_run = gr.Button("Sweep", variant="primary")
@@ -197,8 +199,8 @@ def build_demo(
                                         elem_classes="pixelated",
                                     )
                                     with gr.Column():
-                                        ood_n = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples")
-                                        ood_seed = gr.Number(
+                                        ood_n = WholeSlider(1, MAX_SAMPLES, value=8, step=1, label="samples")
+                                        ood_seed = WholeNumber(
                                             0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
                                         )
                                         ood_run = gr.Button("Complete", variant="primary")
@@ -218,10 +220,10 @@ def build_demo(
                                 )
                                 with gr.Row():
                                     klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
-                                    gen_n = gr.Slider(
-                                        1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="gen-samples"
+                                    gen_n = WholeSlider(
+                                         1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="gen-samples"
                                     )
-                                    gen_seed = gr.Number(
+                                    gen_seed = WholeNumber(
                                         0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
                                     )
                                 target_painter = PatchPainter(

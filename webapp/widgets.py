@@ -1,4 +1,5 @@
-"""The app's two drawing widgets, built on `gr.HTML` (a canvas and a little JavaScript, no frontend build).
+"""The app's two drawing widgets, built on `gr.HTML` (a canvas and a little JavaScript, no frontend build),
+and its strict whole-number inputs.
 
 - `PatchPainter`: an image under its patch grid; press and drag to paint patches as kept (start on a
   kept patch to erase instead). Its value in Python is the bool (gh, gw) mask.
@@ -11,6 +12,9 @@ page, which cost the app more than the model on each click (docs/performance.md,
 
 Wire format of the painter: {"image": a PNG data URL (or null), "grid": [gh, gw], "mask": [0 | 1, ...]},
 the mask in raster order; of the pad: a PNG data URL, or null when it is blank.
+
+`WholeSlider` and `WholeNumber` (sample counts, seeds): Gradio's own round 1.5 to 2 and take `true` as 1, and a
+string or null reaches them as an internal error; these refuse all of that with a message naming the input.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -190,3 +195,28 @@ class DrawingPad(gr.HTML):
 
     def example_value(self) -> Any:
         return None
+
+
+def whole(payload: Any, label: str | None, low: float | None, high: float | None) -> int:
+    """`payload` as an int when it is a whole number in [low, high] (a bool is not); else a gr.Error that
+    names the input."""
+    if (isinstance(payload, bool) or not isinstance(payload, int | float) or not math.isfinite(payload)
+            or payload != int(payload) or (low is not None and payload < low)
+            or (high is not None and payload > high)):
+        span = f" from {low:,.0f} to {high:,.0f}" if low is not None and high is not None else ""
+        raise gr.Error(f"{label or 'the value'} must be a whole number{span}, got {payload!r}")
+    return int(payload)
+
+
+class WholeSlider(gr.Slider):
+    """A slider of whole numbers that refuses anything else (strings, None, 1.5, booleans) by name."""
+
+    def preprocess(self, payload: Any) -> int:
+        return whole(payload, self.label, self.minimum, self.maximum)
+
+
+class WholeNumber(gr.Number):
+    """A number box of whole numbers that refuses anything else (strings, None, 1.5, booleans) by name."""
+
+    def preprocess(self, payload: Any) -> int:
+        return whole(payload, self.label, self.minimum, self.maximum)
