@@ -11,21 +11,12 @@ import pytest
 import torch
 
 import biglearn
-from biglearn.checkpoint import INFERENCE_KIND, CheckpointError, write_safetensors
-from biglearn.config import FORMAT_VERSION, BigLearnConfig, ModelConfig
+from bench.hostile import default_config, hostile_file
+from biglearn.checkpoint import CheckpointError
+from biglearn.config import FORMAT_VERSION, ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "assets" / "mnist-cpu.safetensors"
-
-
-def hostile_file(path: Path, config: dict, tensors: dict | None = None, version: int = FORMAT_VERSION) -> Path:
-    meta = {"format": INFERENCE_KIND, "version": str(version), "config": json.dumps(config), "info": "{}"}
-    write_safetensors(path, tensors or {"generator.mask_token": torch.zeros(4)}, meta)
-    return path
-
-
-def default_config() -> dict:
-    return json.loads(BigLearnConfig().to_json())
 
 
 @pytest.mark.parametrize("field, value", [

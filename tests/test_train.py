@@ -337,3 +337,15 @@ def test_without_a_terminal_the_trainer_prints_progress_lines(tmp_path):
     assert len(lines) >= 2, res.stderr
     assert "/40: " in lines[0] and "img/s" in lines[0] and "d_total" in lines[0] and "ETA" in lines[0]
     assert [r["step"] for r in metrics(out)] == [1]  # the first step is logged at once, not after --log-every
+
+
+def test_a_real_write_failure_ends_cleanly_and_keeps_the_last_checkpoint(tmp_path):
+    """Not a mocked writer: the process may write no file past half a checkpoint (RLIMIT_FSIZE, EFBIG), so the
+    safetensors writer itself fails (it reports that as its own error type, not an OSError)."""
+    from bench.reliability import disk_full
+
+    result = disk_full(tmp_path)
+    assert result["exit_status"] == 2 and not result["traceback"]
+    assert result["message"].startswith("error: could not write") and "(File too large)" in result["message"]
+    assert "is step 4" in result["message"]
+    assert result["previous_intact"] and result["previous_loads"] and not result["temporaries_left"]
