@@ -284,3 +284,15 @@ def test_uploads_are_only_of_what_the_inputs_take(client, files):
         refused = httpx.post(url, files=[("files", ("a.png", png, "image/png")), ("files", (name, png, "x/y"))],
                              timeout=30)
         assert refused.status_code == 415 and ".safetensors" in refused.text, name
+
+
+def test_the_load_suites_browser_like_user_speaks_the_pages_protocol(client):
+    from bench.reliability import BrowserLikeUser
+
+    user = BrowserLikeUser(client.src)
+    try:
+        assert user.complete(TOP, 3, 0) == 3
+        with pytest.raises(RuntimeError, match="samples must be a whole number"):
+            user.complete(TOP, "x", 0)
+    finally:
+        user.close()
