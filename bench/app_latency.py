@@ -5,6 +5,9 @@ One image x 8 seeds with the checkpoint the app would load, at three depths, eac
 - `server`: a `gradio_client` call of the `/complete` endpoint of a locally launched app (adds the
   queue, PNG encoding of the tiles, HTTP and the client's download of every tile);
 - `server_during_load`: the same while another session keeps trying to load an unreachable Hub id;
+- `page`, `page_during_load`: a click as the page itself sends it (a session of its own, the queue's join and
+  event stream, the 8 tile downloads; `bench.reliability.BrowserLikeUser`), alone and during those loads:
+  the server's part of a click without gradio_client's own work;
 - `browser`: headless Chromium (Debian's `chromium`, driven by Playwright) clicks Complete with a new
   seed and waits until all 8 new tiles are loaded in the gallery: what a person waits for. Skipped,
   with the reason, where Chromium or Playwright is missing.
@@ -60,13 +63,28 @@ def through_server(url: str, mask: np.ndarray, warmup: int, reps: int) -> list[f
     return repeat(lambda i: client.predict(value, SEEDS, i, api_name="/complete"), warmup, reps)
 
 
+def as_the_page(url: str, mask: np.ndarray, warmup: int, reps: int) -> list[float]:
+    """A click on Complete as the page sends it, tiles downloaded: the server's part of a click."""
+    from webapp.widgets import mask_value
+
+    from .reliability import BrowserLikeUser
+
+    user = BrowserLikeUser(url)
+    value = mask_value(mask)
+    try:
+        return repeat(lambda i: user.complete(value, SEEDS, i), warmup, reps)
+    finally:
+        user.close()
+
+
 UNREACHABLE_HUB_ID = "biglearn-bench/unreachable-checkpoint"  # offline, or a repo that does not exist
 
 
-def during_a_load(url: str, mask: np.ndarray, warmup: int, reps: int) -> tuple[list[float], int]:
-    """`through_server` while another session keeps loading a Hub id that cannot be fetched (each try waits for
-    the Hub's timeout): the loads run in their own queue, so the Complete calls should not wait for them.
-    Returns the times and how many loads the other session tried meanwhile."""
+def during_a_load(url: str, mask: np.ndarray, warmup: int, reps: int,
+                  calls: Callable[[str, np.ndarray, int, int], list[float]]) -> tuple[list[float], int]:
+    """`calls` (through_server or as_the_page) while another session keeps loading a Hub id that cannot be
+    fetched (each try waits for the Hub's timeout): the loads run in their own queue, so the Complete calls
+    should not wait for them. Returns the times and how many loads the other session tried meanwhile."""
     import threading
 
     from gradio_client import Client
@@ -86,7 +104,7 @@ def during_a_load(url: str, mask: np.ndarray, warmup: int, reps: int) -> tuple[l
     loader.start()
     time.sleep(0.5)
     try:
-        times = through_server(url, mask, warmup, reps)
+        times = calls(url, mask, warmup, reps)
     finally:
         stop.set()
     return times, tries[0]
@@ -155,9 +173,10 @@ def measure(checkpoint: str, warmup: int, reps: int, browser: bool) -> dict[str,
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        results["server"] = asdict(summarise(through_server(url, mask, warmup, reps)))
-        times, tries = during_a_load(url, mask, warmup, reps)
-        results["server_during_load"] = {**asdict(summarise(times)), "loads_tried": tries}
+        for name, calls in (("server", through_server), ("page", as_the_page)):
+            results[name] = asdict(summarise(calls(url, mask, warmup, reps)))
+            times, tries = during_a_load(url, mask, warmup, reps, calls)
+            results[f"{name}_during_load"] = {**asdict(summarise(times)), "loads_tried": tries}
         if not browser:
             results["browser"] = {"skipped": "--no-browser"}
         elif shutil.which("chromium") is None:
@@ -173,7 +192,7 @@ def render(results: dict[str, Any]) -> str:
     """The results as a Markdown table in milliseconds."""
     lines = [f"click to gallery, 1 image x {results['seeds']} seeds ({results['checkpoint']}, {results['device']})",
              "", "| depth | p50 ms | p95 ms | mean ms | n |", "| --- | ---: | ---: | ---: | ---: |"]
-    for depth in ("handler", "server", "server_during_load", "browser"):
+    for depth in ("handler", "server", "server_during_load", "page", "page_during_load", "browser"):
         r = results.get(depth, {"skipped": "not measured"})
         if "skipped" in r:
             lines.append(f"| {depth} | skipped: {r['skipped']} | | | |")

@@ -127,11 +127,11 @@ def test_app_latency_measures_handler_and_server(tmp_path, monkeypatch):
     ckpt = tmp_path / "tiny.safetensors"
     biglearn.save(ckpt, biglearn.UniversalGenerator(cfg.model), cfg)
     results = app_latency.measure(str(ckpt), warmup=0, reps=2, browser=False)
-    for depth in ("handler", "server", "server_during_load"):
+    for depth in ("handler", "server", "server_during_load", "page", "page_during_load"):
         r = results[depth]
         assert r["n"] == 2 and positive(r["p50"]) and r["p50"] <= r["p95"]
-    assert results["server_during_load"]["loads_tried"] >= 1
+    assert results["server_during_load"]["loads_tried"] >= 1 and results["page_during_load"]["loads_tried"] >= 1
     assert results["browser"] == {"skipped": "--no-browser"}
     table = app_latency.render(results)
     assert "| handler |" in table and "| server |" in table and "skipped: --no-browser" in table
-    assert "| server_during_load |" in table
+    assert "| server_during_load |" in table and "| page_during_load |" in table
