@@ -72,9 +72,9 @@ def hostile_checkpoints(folder: Path, source: Path) -> dict[str, Path]:
     for name, poison in POISONS.items():
         config, tensors, version = _poisoned(source, poison)
         files[name] = hostile_file(folder / f"{name.replace(' ', '_')}.safetensors", config, tensors, version)
-    pickle = folder / "pickle.safetensors"
-    torch.save({"generator.mask_token": torch.zeros(4)}, pickle)  # a torch pickle under a safetensors name
-    files["pickle renamed .safetensors"] = pickle
+    pickled = folder / "torch_pickle.safetensors"
+    torch.save({"generator.mask_token": torch.zeros(4)}, pickled)  # a torch pickle under a safetensors name
+    files["pickle renamed .safetensors"] = pickled
     truncated = folder / "truncated.safetensors"
     truncated.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
     files["truncated file"] = truncated
