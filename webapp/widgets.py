@@ -211,12 +211,16 @@ def whole(payload: Any, label: str | None, low: float | None, high: float | None
 class WholeSlider(gr.Slider):
     """A slider of whole numbers that refuses anything else (strings, None, 1.5, booleans) by name."""
 
+    is_template = True  # the page draws it with Gradio's own slider
+
     def preprocess(self, payload: Any) -> int:
         return whole(payload, self.label, self.minimum, self.maximum)
 
 
 class WholeNumber(gr.Number):
     """A number box of whole numbers that refuses anything else (strings, None, 1.5, booleans) by name."""
+
+    is_template = True  # the page draws it with Gradio's own number box
 
     def preprocess(self, payload: Any) -> int:
         return whole(payload, self.label, self.minimum, self.maximum)
