@@ -18,7 +18,9 @@ from .gmm import Mixture, quadrature_kl, rotation
 
 VAR = 0.1
 DTYPE = torch.float32
-QUADRATURE = dict(lo=-5.0, hi=5.0, points=401)  # step 0.025 against a component sd of 0.32
+# step 0.1 against a component sd of 0.32: the trapezoid rule is spectrally accurate on these smooth integrands
+# (surfaces equal those of 401 points to 3e-5 relative, the same minima, 5.5x faster; tests/test_sims.py)
+QUADRATURE = dict(lo=-5.0, hi=5.0, points=101)
 MARGINAL_ANGLES = tuple(range(0, 180, 15))
 CONDITIONAL_ANGLES = tuple(range(0, 91, 15))
 CONDITION_VALUES = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
