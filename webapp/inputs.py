@@ -4,6 +4,7 @@ Masks are bool (gh, gw) numpy arrays.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -58,17 +59,20 @@ def toggle(indices: list[int], index: int) -> list[int]:
     return [i for i in indices if i != index] if index in indices else [*indices, index]
 
 
+def whole_number(value: Any, name: str, low: int, high: int) -> int:
+    """`value` as an int when it is a whole number in [low, high] (a bool, a string or None is not: nothing is
+    rounded); else a ValueError naming it."""
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or value != int(value) or not low <= value <= high):
+        raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+    return int(value)
+
+
 def check_seeds(seed: Any, n: int) -> list[int]:
     """The seeds seed, seed+1, ..., seed+n-1 for n samples; ValueError unless they lie in [0, MAX_UI_SEED]
     and n in [1, 16]."""
-    if isinstance(n, float) and n.is_integer():
-        n = int(n)
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 16:
-        raise ValueError(f"the number of samples must be a whole number from 1 to 16, got {n!r}")
-    if isinstance(seed, float) and seed.is_integer():
-        seed = int(seed)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_UI_SEED - n + 1:
-        raise ValueError(f"the seed must be a whole number from 0 to {MAX_UI_SEED - n + 1:,}, got {seed!r}")
+    n = whole_number(n, "the number of samples", 1, 16)
+    seed = whole_number(seed, "the seed", 0, MAX_UI_SEED - n + 1)
     return [seed + i for i in range(n)]
 
 

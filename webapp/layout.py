@@ -221,7 +221,7 @@ def build_demo(
                                 with gr.Row():
                                     klass = gr.Dropdown(["any"], value="any", label="class", allow_custom_value=True)
                                     gen_n = WholeSlider(
-                                         1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="gen-samples"
+                                        1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="gen-samples"
                                     )
                                     gen_seed = WholeNumber(
                                         0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,6 +29,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from . import inputs as IN
 from .images import MAX_FILE_BYTES, decode_image
 from .pictures import EDITOR_PX
 
@@ -197,15 +197,12 @@ class DrawingPad(gr.HTML):
         return None
 
 
-def whole(payload: Any, label: str | None, low: float | None, high: float | None) -> int:
-    """`payload` as an int when it is a whole number in [low, high] (a bool is not); else a gr.Error that
-    names the input."""
-    if (isinstance(payload, bool) or not isinstance(payload, int | float) or not math.isfinite(payload)
-            or payload != int(payload) or (low is not None and payload < low)
-            or (high is not None and payload > high)):
-        span = f" from {low:,.0f} to {high:,.0f}" if low is not None and high is not None else ""
-        raise gr.Error(f"{label or 'the value'} must be a whole number{span}, got {payload!r}")
-    return int(payload)
+def whole(payload: Any, label: str | None, low: float, high: float) -> int:
+    """`payload` as an int when it is a whole number in [low, high]; else a gr.Error naming the input."""
+    try:
+        return IN.whole_number(payload, label or "the value", int(low), int(high))
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 class WholeSlider(gr.Slider):
