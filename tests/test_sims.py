@@ -82,6 +82,58 @@ def test_landscape_quadrature_is_converged(monkeypatch):
             assert torch.allclose(surfaces[name], surf, rtol=1e-4, atol=1e-4), (d, name)
 
 
+
+def race_model(narrow: bool, rows: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[Mixture]]:
+    """Random race parameters (means, Cholesky entries) and the same models as float64 `Mixture`s; `narrow`:
+    components 3e-3 wide across one direction, as collapsing components get."""
+    g = torch.Generator().manual_seed(seed)
+    means = 3 * torch.randn(rows, gmm25.K, 2, generator=g)
+    width = 3e-3 if narrow else 0.2 + torch.rand(rows, gmm25.K, generator=g)
+    chol = torch.stack([0.2 + torch.rand(rows, gmm25.K, generator=g), 0.3 * torch.randn(rows, gmm25.K, generator=g),
+                        width * torch.ones(rows, gmm25.K)], -1)
+    low = torch.zeros(rows, gmm25.K, 2, 2, dtype=torch.float64)
+    low[..., 0, 0], low[..., 1, 0], low[..., 1, 1] = chol.double().unbind(-1)
+    logw = torch.full((gmm25.K,), -math.log(gmm25.K), dtype=torch.float64)
+    return means, chol, [Mixture(means[r].double(), low[r] @ low[r].transpose(-1, -2), logw) for r in range(rows)]
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+def test_race_densities_match_the_generic_mixture(narrow):
+    """The race's float32 densities (joint, transformed marginal, transformed conditional, and the target's)
+    equal the float64 closed forms of `Mixture`, also for narrow components at the model's own samples."""
+    means, chol, models = race_model(narrow)
+    target = grid_mixture(5, 2.0, gmm25.TARGET_VAR)
+    g = torch.Generator().manual_seed(1)
+    x = gmm25.draw(means, chol, 50, g) if narrow else 4 * torch.randn(3, 50, 2, generator=g)
+    rot = gmm25.random_rotations(3, g)
+    m1, v1, m2, gain, cvar = gmm25.chain(means, chol, rot)
+    y = x @ rot.transpose(1, 2)  # y = A x per row
+    marginal, joint = gmm25.chain_components(y, m1, v1, m2, gain, cvar)
+    fast = {"joint": gmm25.model_log_prob_2d(x, means, chol),
+            "target": gmm25.target_log_prob_2d(x, gmm25.target_means()),
+            "marginal": gmm25.log_prob_1d(y[..., 0], m1, v1),
+            "target marginal": gmm25.target_log_prob_1d(y[..., 0], rot[:, 0] @ gmm25.target_means().T),
+            "conditional": gmm25.log_mean_exp(joint) - gmm25.log_mean_exp(marginal)}
+    x, y = x.double(), y.double()
+    for r, m in enumerate(models):
+        turned = m.transform(rot[r].double())
+        exact = {"joint": m.log_prob(x[r]), "target": target.log_prob(x[r]),
+                 "marginal": turned.marginal([0]).log_prob(y[r, :, :1]),
+                 "target marginal": target.transform(rot[r]).marginal([0]).log_prob(y[r, :, :1].float()),
+                 "conditional": torch.stack([turned.conditional([1], [0], y[r, n, :1]).log_prob(y[r, n, None, 1:])[0]
+                                             for n in range(50)])}
+        for key, value in exact.items():
+            assert torch.allclose(fast[key][r].double(), value.double(), rtol=1e-4, atol=2e-3), key
+
+
+def test_log_mean_exp_and_its_gradient():
+    g = torch.Generator().manual_seed(0)
+    comp = torch.randn(2, 7, 5, generator=g, dtype=torch.float64) * 30  # terms far below the top are dropped
+    expected = comp.logsumexp(1) - math.log(7)
+    assert torch.allclose(gmm25.log_mean_exp(comp), expected, atol=1e-12)
+    assert torch.autograd.gradcheck(gmm25.log_mean_exp, (comp.clone().requires_grad_(True),))
+
+
 def test_big_learning_covers_more_modes_than_joint_matching():
     cfg = gmm25.RaceConfig(iters=60, eval_every=60, eval_samples=2_000)
     result = gmm25.race(["joint", "biglearn"], seeds=3, cfg=cfg)
