@@ -17,7 +17,7 @@ from .plots import contours_image
 
 LIVE_ARMS = ("joint", "biglearn", "biglearn+cond")  # as the user picks them; forward KL maps to the *-forward arms
 DIRECTIONS = ("reverse", "forward")
-MAX_ITERS = 300  # about 20 s for three arms on one CPU thread (docs/simulations.md)
+MAX_ITERS = 300  # about 17 s for three arms on one busy CPU thread (docs/simulations.md, "Speed")
 MAX_SECONDS = 20.0  # a live run stops here whatever its iterations: it must not hold a worker longer
 FRAMES = 10
 
