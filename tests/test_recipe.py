@@ -236,3 +236,49 @@ def test_version_2_configs_load_as_global_pooling_and_version_3_requires_the_key
 def test_the_bundled_checkpoint_still_loads_and_says_its_version():
     m = biglearn.load(ROOT / "assets" / "mnist-cpu.safetensors")
     assert m.format_version == 1 and m.full_config.model.cls_pool == "global"
+
+
+# --- warm start (--init-from) -------------------------------------------------------------------------------
+
+def generator_weights(path: Path) -> dict[str, torch.Tensor]:
+    return biglearn.checkpoint.load_inference(path)[1]
+
+
+def test_a_warm_start_begins_from_the_files_generator_and_records_it(tmp_path, capsys):
+    source = tmp_path / "source"
+    assert train(source, "--steps", "3") == 0
+    start = source / INFERENCE_FILE
+    # a learning rate too small to move the weights: what comes out is what the run started from
+    still = ["--steps", "1", "--lr-g", "1e-12", "--ema-decay", "0", "--seed", "1"]
+    assert train(tmp_path / "warm", *still, "--init-from", str(start)) == 0
+    assert train(tmp_path / "cold", *still) == 0
+    want, warm = generator_weights(start), generator_weights(tmp_path / "warm" / INFERENCE_FILE)
+    cold = generator_weights(tmp_path / "cold" / INFERENCE_FILE)
+    assert all(torch.allclose(warm[k], want[k], atol=1e-6) for k in want)
+    assert not all(torch.allclose(cold[k], want[k], atol=1e-6) for k in want)
+    info = biglearn.load(tmp_path / "warm" / INFERENCE_FILE).info
+    assert info["train_config"]["init_from"] == str(start)
+    assert info["init"]["steps"] == 3 and info["init"]["file"] == str(start)
+    # the record survives a resume, which does not warm-start again
+    assert train(tmp_path / "warm", "--steps", "2", "--lr-g", "1e-12", "--ema-decay", "0", "--seed", "1",
+                 "--init-from", str(start), "--resume") == 0
+    assert biglearn.load(tmp_path / "warm" / INFERENCE_FILE).info["init"]["steps"] == 3
+    assert "warning" not in capsys.readouterr().err  # no hold-out: nothing to warn about
+
+
+def test_a_warm_start_is_refused_readably(tmp_path, capsys):
+    source = tmp_path / "source"
+    assert train(source, "--steps", "1") == 0
+    start = str(source / INFERENCE_FILE)
+    assert train(tmp_path / "a", "--steps", "1", "--init-from", start, "--cls-pool", "mean") == 2
+    err = capsys.readouterr().err
+    assert "--init-from" in err and "model.cls_pool" in err and "Traceback" not in err
+    assert train(tmp_path / "b", "--steps", "1", "--init-from", str(tmp_path / "nothing.safetensors")) == 2
+    err = capsys.readouterr().err
+    assert "nothing.safetensors" in err and "Traceback" not in err
+    assert train(tmp_path / "c", "--steps", "1", "--init-from", start) == 0
+    assert train(tmp_path / "c", "--steps", "2", "--resume") == 2
+    assert "--init-from" in capsys.readouterr().err
+    # a file trained on everything may have seen the hold-out: said, not refused
+    assert train(tmp_path / "d", "--steps", "1", "--init-from", start, "--holdout", "20") == 0
+    assert "may have seen this run's validation images" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from biglearn.checkpoint import CheckpointError, load_resume
+from biglearn.checkpoint import CheckpointError, load_inference, load_resume
 from biglearn.cli import run_main
 from biglearn.config import CLS_POOLS, OBJECTIVES, BigLearnConfig, LossConfig
 from biglearn.presets import REGISTRY, Recipe, get_preset
@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=FIELD_DEFAULTS["preset"], choices=sorted(REGISTRY),
                    help="model size and training recipe (biglearn.presets)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
+    p.add_argument("--init-from", type=Path,
+                   help="start a new run's generator (and its EMA) from this inference file, e.g. a bundled "
+                        "checkpoint; the discriminator and the optimisers start fresh, the architecture must match")
     p.add_argument("--steps", type=int, default=FIELD_DEFAULTS["steps"],
                    help="stop after this many steps (0 = no limit)")
     p.add_argument("--time-budget", default="0", help="stop after this much training time, e.g. 1h30m (0 = none)")
@@ -159,7 +162,8 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
     try:
         train = TrainConfig(data=str(args.data), preset=args.preset, seed=args.seed, steps=args.steps,
                             time_budget_s=parse_duration(args.time_budget), missing_rate=args.missing_rate,
-                            holdout=args.holdout, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                            holdout=args.holdout, init_from=str(args.init_from or ""),
+                            checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                             sample_every=args.sample_every, probe_every=args.probe_every,
                             keep_every=args.keep_every, progress_every=args.progress_every, **train_kw)
     except ValueError as exc:
@@ -176,7 +180,7 @@ def config_differences(saved: BigLearnConfig, asked: BigLearnConfig) -> list[str
 
 # TrainConfig fields a resumed run must share with the run it continues: the data and its split, the seed and
 # the whole recipe (biglearn.presets.Recipe). The budget and the bookkeeping may change between sessions.
-RESUME_FIXED = ("data", "seed", "holdout", "missing_rate", *(f.name for f in dataclasses.fields(Recipe)))
+RESUME_FIXED = ("data", "seed", "holdout", "missing_rate", "init_from", *(f.name for f in dataclasses.fields(Recipe)))
 
 
 def resume_differences(saved: dict, asked: TrainConfig) -> list[str]:
@@ -188,6 +192,22 @@ def resume_differences(saved: dict, asked: TrainConfig) -> list[str]:
         if old != getattr(asked, name):
             out.append(f"{flag(name)} {old!r} (asked: {getattr(asked, name)!r})")
     return out
+
+
+def warm_start(path: Path, config: BigLearnConfig, train: TrainConfig) -> tuple[dict, dict]:
+    """The generator weights and info of an --init-from file, checked against the run: the same architecture
+    (the objectives and the recipe may differ). Warns when its training data may hold this run's hold-out."""
+    saved, state, info = load_inference(path)
+    diff = [d for d in config_differences(saved, config) if d.startswith("model.")]
+    if diff:
+        raise TrainingError(f"--init-from {path} holds another architecture ({'; '.join(diff)}): use the preset "
+                            "and architecture options it was trained with")
+    was = info.get("train_config", {})
+    if train.holdout and (was.get("data") != train.data or was.get("holdout", 0) != train.holdout):
+        print(f"warning: --init-from {path} was trained on {was.get('data', 'unknown data')!r} with hold-out "
+              f"{was.get('holdout', 0)}: it may have seen this run's validation images, and validation scores "
+              "of this run then flatter it", file=sys.stderr)
+    return state, info
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -244,10 +264,13 @@ def run_training(args: argparse.Namespace) -> dict:
         if changed:
             raise TrainingError(f"{resume_path} was trained with {'; '.join(changed)}: resume with the same "
                                 "options (a run's recipe cannot change half-way; start a new --out for another)")
+    init = None if args.resume or not train.init_from else warm_start(Path(train.init_from), config, train)
     args.out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, train, dataset, args.out, device, dist)
     if args.resume:
         trainer.resume(resume_path)
+    elif init is not None:
+        trainer.start_from(*init)
     if dist.is_main:
         print(f"training {args.preset} on {dataset.name} ({len(dataset)} images"
               f"{', labelled' if dataset.labels is not None else ''}) on {device}"

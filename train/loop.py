@@ -142,6 +142,7 @@ class Trainer:
         self.step = 0
         self.saved_step: int | None = None  # the step of the last checkpoint written completely
         self.elapsed = 0.0  # training seconds over all sessions of this run
+        self.init: dict[str, Any] | None = None  # what the generator was warm-started from (--init-from)
         torch.manual_seed(train.seed * 1000 + dist.rank + 1)  # masks and noise differ per rank
         self.stop_requested = False
         self.probe_images = dataset.images[:8]
@@ -277,7 +278,17 @@ class Trainer:
         return {"preset": self.train.preset, "data": self.train.data, "dataset_size": len(self.data),
                 "steps": self.step, "images_seen": self.step * self.train.batch_size * self.dist.world_size,
                 "train_seconds": round(self.elapsed, 1), "commit": self.commit,
-                "train_config": asdict(self.train), "world_size": self.dist.world_size}
+                "train_config": asdict(self.train), "world_size": self.dist.world_size,
+                **({"init": self.init} if self.init else {})}
+
+    def start_from(self, state: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+        """Warm start: G and its EMA take the generator weights `state` (of the inference file --init-from);
+        D and the optimisers keep their fresh initialisation. `info` (that file's) is recorded as `init`."""
+        check_state_dict(self.G, state, f"{self.train.init_from} [generator]")
+        self.G.load_state_dict(state)
+        self.ema.load_state_dict(state)
+        self.init = {"file": self.train.init_from, **{k: info[k] for k in ("steps", "train_seconds", "commit",
+                                                                           "data", "dataset_size") if k in info}}
 
     def save(self) -> None:
         """Write the inference and resume files atomically (rank 0 only). A failed write (disk full, read-only)
@@ -314,7 +325,7 @@ class Trainer:
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         state = {"step": self.step, "elapsed": self.elapsed, "train_config": asdict(self.train),
-                 "opt_g_groups": groups_g, "opt_d_groups": groups_d}
+                 "opt_g_groups": groups_g, "opt_d_groups": groups_d, "init": self.init}
         save_resume(self.out / RESUME_FILE, tensors, self.config, state)
 
     def resume(self, path: Path) -> None:
@@ -330,6 +341,7 @@ class Trainer:
         unflatten_optimizer(self.opt_g, tensors, state["opt_g_groups"], "opt_g")
         unflatten_optimizer(self.opt_d, tensors, state["opt_d_groups"], "opt_d")
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.init = state.get("init")
         self.saved_step = self.step
         self.truncate_log()
         if self.dist.world_size == 1:
