@@ -283,8 +283,8 @@ class Trainer:
 
     def start_from(self, state: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
         """Warm start: G and its EMA take the generator weights `state` (of the inference file --init-from);
-        D and the optimisers keep their fresh initialisation. `info` (that file's) is recorded as `init`."""
-        check_state_dict(self.G, state, f"{self.train.init_from} [generator]")
+        D and the optimisers keep their fresh initialisation. `info` (that file's) is recorded as `init`. The
+        names and shapes were checked by load_inference against the file's config, which equals this run's."""
         self.G.load_state_dict(state)
         self.ema.load_state_dict(state)
         self.init = {"file": self.train.init_from, **{k: info[k] for k in ("steps", "train_seconds", "commit",
