@@ -74,9 +74,11 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def read_header(path: str | Path, kind: str) -> tuple[dict[str, tuple[tuple[int, ...], str]], dict[str, Any]]:
-    """The tensor names with (shape, dtype) and the parsed metadata of a biglearn file, without reading any
-    tensor data: what a file declares can be checked before anything is allocated."""
+def read_header(path: str | Path, kind: str | None = None,
+                ) -> tuple[dict[str, tuple[tuple[int, ...], str]], dict[str, Any]]:
+    """The tensor names with (shape, dtype) and the parsed metadata of a biglearn file of `kind` (None: either
+    kind; the metadata's "format" says which), without reading any tensor data: what a file declares can be
+    checked before anything is allocated."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -91,13 +93,13 @@ def read_header(path: str | Path, kind: str) -> tuple[dict[str, tuple[tuple[int,
             f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
     if raw.get("format") not in (INFERENCE_KIND, RESUME_KIND):
         raise CheckpointError(f"{path} is a safetensors file but not a biglearn checkpoint (no 'format' metadata)")
-    if raw["format"] != kind:
+    if kind is not None and raw["format"] != kind:
         raise CheckpointError(f"{path} is a {raw['format']} file, expected a {kind} file")
     version = raw.get("version")
     if version not in [str(v) for v in SUPPORTED_VERSIONS]:
         raise CheckpointError(f"{path} has format version {version!r}; this biglearn reads versions "
                               f"{', '.join(map(str, SUPPORTED_VERSIONS))}")
-    meta: dict[str, Any] = {"version": int(version)}
+    meta: dict[str, Any] = {"format": raw["format"], "version": int(version)}
     for key, value in raw.items():
         if key in ("format", "version"):
             continue
@@ -195,6 +197,11 @@ def load_inference(path: str | Path, max_parameters: int = DEFAULT_MAX_PARAMETER
         if not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{path}: tensor {name!r} holds NaN or infinite values")
     return config, state, meta.get("info", {})
+
+
+def file_kind(path: str | Path) -> str:
+    """INFERENCE_KIND or RESUME_KIND: which of the two biglearn files `path` is (a CheckpointError if neither)."""
+    return read_header(path)[1]["format"]
 
 
 def format_version(path: str | Path, kind: str = INFERENCE_KIND) -> int:

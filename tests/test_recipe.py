@@ -19,7 +19,7 @@ from biglearn.generator import UniversalGenerator
 from biglearn.presets import Recipe
 from train import cli, loop
 from train.config import TrainConfig
-from train.loop import INFERENCE_FILE
+from train.loop import INFERENCE_FILE, RESUME_FILE
 from train.schedules import ema_decay, lr_scale, progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,6 +264,28 @@ def test_a_warm_start_begins_from_the_files_generator_and_records_it(tmp_path, c
                  "--init-from", str(start), "--resume") == 0
     assert biglearn.load(tmp_path / "warm" / INFERENCE_FILE).info["init"]["steps"] == 3
     assert "warning" not in capsys.readouterr().err  # no hold-out: nothing to warn about
+
+
+def test_a_warm_start_from_a_resume_file_carries_d_and_the_optimiser_moments(tmp_path):
+    source = tmp_path / "source"
+    assert train(source, "--steps", "3") == 0
+    _, saved, _ = biglearn.checkpoint.load_resume(source / RESUME_FILE)
+    still = ["--steps", "1", "--lr-g", "1e-12", "--lr-d", "1e-12", "--ema-decay", "0", "--seed", "1"]
+    assert train(tmp_path / "warm", *still, "--init-from", str(source / RESUME_FILE)) == 0
+    assert train(tmp_path / "cold", *still, "--init-from", str(source / INFERENCE_FILE)) == 0
+    _, warm, state = biglearn.checkpoint.load_resume(tmp_path / "warm" / RESUME_FILE)
+    _, cold, _ = biglearn.checkpoint.load_resume(tmp_path / "cold" / RESUME_FILE)
+    for name in ("G.", "D."):
+        keys = [k for k in saved if k.startswith(name)]
+        assert all(torch.allclose(warm[k], saved[k], atol=1e-6) for k in keys)
+    d_keys = [k for k in saved if k.startswith("D.")]
+    assert not all(torch.allclose(cold[k], saved[k], atol=1e-6) for k in d_keys)  # from G alone, D is fresh
+    # Adam's step count goes on from the file's (3 + 1), while the run's own step count starts again
+    steps = [v for k, v in warm.items() if k.startswith("opt_d.") and k.endswith(".step")]
+    assert steps and all(float(v) == 4 for v in steps)
+    assert state["step"] == 1 and state["init"]["kind"] == "resume" and state["init"]["steps"] == 3
+    info = biglearn.load(tmp_path / "warm" / INFERENCE_FILE).info
+    assert info["init"]["file"] == str(source / RESUME_FILE) and info["init"]["train_seconds"] > 0
 
 
 def test_a_warm_start_is_refused_readably(tmp_path, capsys):

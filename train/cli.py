@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from biglearn.checkpoint import CheckpointError, load_inference, load_resume
+from biglearn.checkpoint import RESUME_KIND, CheckpointError, file_kind, load_inference, load_resume
 from biglearn.cli import run_main
 from biglearn.config import CLS_POOLS, OBJECTIVES, BigLearnConfig, LossConfig
 from biglearn.presets import REGISTRY, Recipe, get_preset
@@ -62,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model size and training recipe (biglearn.presets)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
     p.add_argument("--init-from", type=Path,
-                   help="start a new run's generator (and its EMA) from this inference file, e.g. a bundled "
-                        "checkpoint; the discriminator and the optimisers start fresh, the architecture must match")
+                   help="start a new run from another run's weights, with this run's recipe and schedule: from a "
+                        "resume file (e.g. RUN/resume.safetensors) G, its EMA, D and the optimiser moments; from an "
+                        "inference file (e.g. a bundled checkpoint) G and its EMA only, D starting fresh. The "
+                        "architecture must match")
     p.add_argument("--steps", type=int, default=FIELD_DEFAULTS["steps"],
                    help="stop after this many steps (0 = no limit)")
     p.add_argument("--time-budget", default="0", help="stop after this much training time, e.g. 1h30m (0 = none)")
@@ -194,20 +196,33 @@ def resume_differences(saved: dict, asked: TrainConfig) -> list[str]:
     return out
 
 
-def warm_start(path: Path, config: BigLearnConfig, train: TrainConfig) -> tuple[dict, dict]:
-    """The generator weights and info of an --init-from file, checked against the run: the same architecture
-    (the objectives and the recipe may differ). Warns when its training data may hold this run's hold-out."""
-    saved, state, info = load_inference(path)
+def warm_start(path: Path, config: BigLearnConfig, train: TrainConfig) -> tuple[dict[str, torch.Tensor], dict]:
+    """What an --init-from file starts a new run from: weights named as in a resume file ("G.", "ema." from an
+    inference file; from a resume file also "D." and the optimiser moments "opt_g.", "opt_d.") and the record of
+    the file's own training that the run keeps as `init`. The architecture must be the run's (the objectives and
+    the recipe may differ). Warns when the file's training data may hold this run's hold-out."""
+    kind = "resume" if file_kind(path) == RESUME_KIND else "inference"
+    if kind == "resume":
+        saved, tensors, state = load_resume(path)
+        weights = {k: v for k, v in tensors.items() if not k.startswith("rng.")}
+        was = state.get("train_config", {})
+        facts = {"steps": state.get("step"), "train_seconds": state.get("elapsed"), "data": was.get("data"),
+                 "init": state.get("init")}
+    else:
+        saved, generator, info = load_inference(path)
+        weights = {f"{name}.{k}": v for name in ("G", "ema") for k, v in generator.items()}
+        was = info.get("train_config", {})
+        facts = {k: info.get(k) for k in ("steps", "train_seconds", "commit", "data", "dataset_size", "init")}
     diff = [d for d in config_differences(saved, config) if d.startswith("model.")]
     if diff:
         raise TrainingError(f"--init-from {path} holds another architecture ({'; '.join(diff)}): use the preset "
                             "and architecture options it was trained with")
-    was = info.get("train_config", {})
     if train.holdout and (was.get("data") != train.data or was.get("holdout", 0) != train.holdout):
         print(f"warning: --init-from {path} was trained on {was.get('data', 'unknown data')!r} with hold-out "
               f"{was.get('holdout', 0)}: it may have seen this run's validation images, and validation scores "
               "of this run then flatter it", file=sys.stderr)
-    return state, info
+    record = {"file": train.init_from, "kind": kind, **{k: v for k, v in facts.items() if v is not None}}
+    return weights, record
 
 
 def run(argv: list[str] | None = None) -> dict:

@@ -22,7 +22,7 @@ class TrainConfig(Recipe):
     time_budget_s: float = 0.0  # 0 = no time limit
     missing_rate: float = 0.0
     holdout: int = 0  # the last N training images are the validation split, never trained on
-    init_from: str = ""  # an inference file whose generator starts G and its EMA (a warm start); "" = random
+    init_from: str = ""  # a resume or inference file whose weights start the run (a warm start); "" = random
     checkpoint_every: int = 500
     log_every: int = 50
     sample_every: int = 1000

@@ -142,7 +142,7 @@ class Trainer:
         self.step = 0
         self.saved_step: int | None = None  # the step of the last checkpoint written completely
         self.elapsed = 0.0  # training seconds over all sessions of this run
-        self.init: dict[str, Any] | None = None  # what the generator was warm-started from (--init-from)
+        self.init: dict[str, Any] | None = None  # the training of the weights it started from (--init-from)
         torch.manual_seed(train.seed * 1000 + dist.rank + 1)  # masks and noise differ per rank
         self.stop_requested = False
         self.probe_images = dataset.images[:8]
@@ -281,14 +281,20 @@ class Trainer:
                 "train_config": asdict(self.train), "world_size": self.dist.world_size,
                 **({"init": self.init} if self.init else {})}
 
-    def start_from(self, state: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
-        """Warm start: G and its EMA take the generator weights `state` (of the inference file --init-from);
-        D and the optimisers keep their fresh initialisation. `info` (that file's) is recorded as `init`. The
-        names and shapes were checked by load_inference against the file's config, which equals this run's."""
-        self.G.load_state_dict(state)
-        self.ema.load_state_dict(state)
-        self.init = {"file": self.train.init_from, **{k: info[k] for k in ("steps", "train_seconds", "commit",
-                                                                           "data", "dataset_size") if k in info}}
+    def start_from(self, weights: dict[str, torch.Tensor], record: dict[str, Any]) -> None:
+        """Warm start (--init-from): each of G, EMA and D whose weights are in `weights` (named as in a resume
+        file) takes them, and the optimisers take the Adam moments "opt_g."/"opt_d." when given, under this
+        run's hyperparameters; anything not given keeps its fresh initialisation. The step count, schedules and
+        RNG stay this run's own. `record` (the file's training) is kept as `init` in every file the run writes."""
+        for name, module in (("G", self.G), ("ema", self.ema), ("D", self.D)):
+            part = prefixed(weights, name)
+            if part:
+                check_state_dict(module, part, f"{self.train.init_from} [{name}]")
+                module.load_state_dict(part)
+        for name, optimizer in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            if prefixed(weights, name):
+                unflatten_optimizer(optimizer, weights, optimizer.state_dict()["param_groups"], name)
+        self.init = record
 
     def save(self) -> None:
         """Write the inference and resume files atomically (rank 0 only). A failed write (disk full, read-only)
