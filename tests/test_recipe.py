@@ -288,6 +288,34 @@ def test_a_warm_start_from_a_resume_file_carries_d_and_the_optimiser_moments(tmp
     assert info["init"]["file"] == str(source / RESUME_FILE) and info["init"]["train_seconds"] > 0
 
 
+def test_a_carry_file_is_smaller_continues_with_d_and_cannot_be_resumed(tmp_path, capsys):
+    from train import carry
+
+    source = tmp_path / "source"
+    assert train(source, "--steps", "3") == 0
+    _, saved, _ = biglearn.checkpoint.load_resume(source / RESUME_FILE)
+    kept = tmp_path / "kept" / "carry.safetensors"
+    assert carry.main([str(source / RESUME_FILE), str(kept)]) == 0
+    _, tensors, state = biglearn.checkpoint.load_resume(kept)
+    assert {k.split(".", 1)[0] for k in tensors} == {"G", "ema", "D", "opt_d"} and state["carry"] is True
+    assert all(torch.equal(tensors[k], saved[k]) for k in tensors)
+    assert kept.stat().st_size < (source / RESUME_FILE).stat().st_size
+    still = ["--steps", "1", "--lr-g", "1e-12", "--lr-d", "1e-12", "--ema-decay", "0", "--seed", "1"]
+    assert train(tmp_path / "warm", *still, "--init-from", str(kept)) == 0
+    _, warm, warm_state = biglearn.checkpoint.load_resume(tmp_path / "warm" / RESUME_FILE)
+    assert all(torch.allclose(warm[k], saved[k], atol=1e-6) for k in saved if k.startswith(("G.", "D.")))
+    assert warm_state["init"]["kind"] == "carry" and warm_state["init"]["steps"] == 3
+    # refused readably: resuming from it, carrying a carry file or a file that is not a resume file
+    (tmp_path / "copied").mkdir()
+    (tmp_path / "copied" / RESUME_FILE).write_bytes(kept.read_bytes())
+    assert train(tmp_path / "copied", "--steps", "5", "--resume") == 2
+    assert "carry file" in capsys.readouterr().err
+    assert carry.main([str(kept), str(tmp_path / "again.safetensors")]) == 2
+    assert carry.main([str(source / INFERENCE_FILE), str(tmp_path / "again.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "carry file already" in err and "expected a biglearn-resume file" in err and "Traceback" not in err
+
+
 def test_a_warm_start_is_refused_readably(tmp_path, capsys):
     source = tmp_path / "source"
     assert train(source, "--steps", "1") == 0

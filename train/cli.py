@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
     p.add_argument("--init-from", type=Path,
                    help="start a new run from another run's weights, with this run's recipe and schedule: from a "
-                        "resume file (e.g. RUN/resume.safetensors) G, its EMA, D and the optimiser moments; from an "
+                        "resume file (e.g. RUN/resume.safetensors) G, its EMA, D and the optimiser moments; from a "
+                        "carry file (python -m train.carry) the same without G's moments; from an "
                         "inference file (e.g. a bundled checkpoint) G and its EMA only, D starting fresh. The "
                         "architecture must match")
     p.add_argument("--steps", type=int, default=FIELD_DEFAULTS["steps"],
@@ -198,17 +199,19 @@ def resume_differences(saved: dict, asked: TrainConfig) -> list[str]:
 
 def warm_start(path: Path, config: BigLearnConfig, train: TrainConfig) -> tuple[dict[str, torch.Tensor], dict]:
     """What an --init-from file starts a new run from: weights named as in a resume file ("G.", "ema." from an
-    inference file; from a resume file also "D." and the optimiser moments "opt_g.", "opt_d.") and the record of
-    the file's own training that the run keeps as `init`. The architecture must be the run's (the objectives and
-    the recipe may differ). Warns when the file's training data may hold this run's hold-out."""
-    kind = "resume" if file_kind(path) == RESUME_KIND else "inference"
-    if kind == "resume":
+    inference file; from a resume file also "D." and the optimiser moments "opt_g.", "opt_d."; from a carry file
+    the same without "opt_g.") and the record of the file's own training that the run keeps as `init`. The
+    architecture must be the run's (the objectives and the recipe may differ). Warns when the file's training
+    data may hold this run's hold-out."""
+    if file_kind(path) == RESUME_KIND:
         saved, tensors, state = load_resume(path)
+        kind = "carry" if state.get("carry") else "resume"
         weights = {k: v for k, v in tensors.items() if not k.startswith("rng.")}
         was = state.get("train_config", {})
         facts = {"steps": state.get("step"), "train_seconds": state.get("elapsed"), "data": was.get("data"),
                  "init": state.get("init")}
     else:
+        kind = "inference"
         saved, generator, info = load_inference(path)
         weights = {f"{name}.{k}": v for name in ("G", "ema") for k, v in generator.items()}
         was = info.get("train_config", {})
@@ -271,6 +274,9 @@ def run_training(args: argparse.Namespace) -> dict:
         raise TrainingError(f"--resume given but {resume_path} does not exist")
     if args.resume:
         saved, _, state = load_resume(resume_path)
+        if state.get("carry"):
+            raise TrainingError(f"{resume_path} is a carry file (python -m train.carry), which cannot be resumed: "
+                                "start a new run from it with --init-from")
         if saved != config:
             diff = "; ".join(config_differences(saved, config))
             raise TrainingError(f"{resume_path} was written with another config ({diff}): resume with the same "
