@@ -226,6 +226,16 @@ def test_curve_orders_checkpoints_by_training_time(files):
     assert (out / "curve.png").stat().st_size > 0
 
 
+def test_a_curve_row_of_a_continued_run_counts_the_training_it_started_from():
+    from train import curve
+
+    own = {"checkpoint_info": {"steps": 100, "train_seconds": 60.0}, "complete": {"random": {}}, "joint": {},
+           "conditional": {}, "classify": {}}
+    twice = {"steps": 200, "train_seconds": 180.0, "init": {"steps": 100, "train_seconds": 60.0}}
+    continued = {**own, "checkpoint_info": {"steps": 100, "train_seconds": 60.0, "init": twice}}
+    assert (curve.row_position(own), curve.row_position(continued)) == ((100, 1.0), (400, 5.0))
+
+
 def test_line_plots_are_images_of_the_asked_size_with_readable_x_ticks():
     # matplotlib draws them; 40 x values must not give 40 crowded tick labels
     dense = plots.line_plot(list(range(40)), {"a": [0.5] * 40, "b": [float("nan")] * 40}, title="t", xlabel="x",

@@ -286,6 +286,8 @@ def test_a_warm_start_from_a_resume_file_carries_d_and_the_optimiser_moments(tmp
     assert state["step"] == 1 and state["init"]["kind"] == "resume" and state["init"]["steps"] == 3
     info = biglearn.load(tmp_path / "warm" / INFERENCE_FILE).info
     assert info["init"]["file"] == str(source / RESUME_FILE) and info["init"]["train_seconds"] > 0
+    assert info["total_steps"] == 4  # 3 steps in the file and 1 here
+    assert info["total_train_seconds"] == pytest.approx(info["init"]["train_seconds"] + info["train_seconds"], abs=0.2)
 
 
 def test_a_carry_file_is_smaller_continues_with_d_and_cannot_be_resumed(tmp_path, capsys):

@@ -16,6 +16,7 @@ from typing import Any
 from biglearn.render import save_png
 
 from . import evaluate, plots
+from .loop import lineage_totals
 from .report import table
 
 # (column, how to read it from metrics.json)
@@ -33,11 +34,20 @@ COLUMNS: dict[str, Any] = {
 PLOTTED = ("acc@0.5", "joint confidence", "conditional acc", "own classifier acc")
 
 
+def row_position(metrics: dict[str, Any]) -> tuple[int | None, float]:
+    """Where a checkpoint lies on the curve: (steps, training minutes), both over its warm starts too, so that
+    a continued run's curve goes on from where the run it started from ended."""
+    info = metrics.get("checkpoint_info") or {}
+    if info.get("steps") is None:
+        return None, round(float(info.get("train_seconds", 0.0)) / 60, 1)
+    totals = lineage_totals(int(info["steps"]), float(info.get("train_seconds", 0.0)), info.get("init"))
+    return totals["total_steps"], round(totals["total_train_seconds"] / 60, 1)
+
+
 def row(metrics: dict[str, Any]) -> dict[str, Any]:
     """One checkpoint's line of the curve: steps, training minutes and every column."""
-    info = metrics.get("checkpoint_info") or {}
-    return {"steps": info.get("steps"), "minutes": round(float(info.get("train_seconds", 0.0)) / 60, 1),
-            **{name: read(metrics) for name, read in COLUMNS.items()}}
+    steps, minutes = row_position(metrics)
+    return {"steps": steps, "minutes": minutes, **{name: read(metrics) for name, read in COLUMNS.items()}}
 
 
 def render_curve(rows: list[dict[str, Any]], command: str) -> str:

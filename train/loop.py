@@ -51,6 +51,15 @@ RESUME_FILE = "resume.safetensors"
 METRICS_FILE = "metrics.jsonl"
 
 
+def lineage_totals(steps: int, seconds: float, init: dict[str, Any] | None) -> dict[str, Any]:
+    """The training the weights received over a chain of warm starts: this run's steps and seconds plus those
+    of every --init-from file before it (each record's own `init`), as "total_steps" and "total_train_seconds"."""
+    while init:
+        steps, seconds = steps + int(init.get("steps") or 0), seconds + float(init.get("train_seconds") or 0.0)
+        init = init.get("init")
+    return {"total_steps": steps, "total_train_seconds": round(seconds, 1)}
+
+
 class ProgressLines:
     """One line of progress on stderr every `progress_every` seconds: step, images/s, losses, ETA."""
 
@@ -279,7 +288,7 @@ class Trainer:
                 "steps": self.step, "images_seen": self.step * self.train.batch_size * self.dist.world_size,
                 "train_seconds": round(self.elapsed, 1), "commit": self.commit,
                 "train_config": asdict(self.train), "world_size": self.dist.world_size,
-                **({"init": self.init} if self.init else {})}
+                **({"init": self.init, **lineage_totals(self.step, self.elapsed, self.init)} if self.init else {})}
 
     def start_from(self, weights: dict[str, torch.Tensor], record: dict[str, Any]) -> None:
         """Warm start (--init-from): each of G, EMA and D whose weights are in `weights` (named as in a resume
