@@ -17,7 +17,7 @@ from biglearn.checkpoint import CheckpointError, load_resume, save_resume
 from biglearn.cli import run_main
 
 KEPT = ("G", "ema", "D", "opt_d")  # the parts of a resume file a carry file keeps
-STATE_KEPT = ("step", "elapsed", "train_config", "init", "opt_d_groups")
+STATE_KEPT = ("step", "elapsed", "train_config", "init")  # a warm start uses its own param groups
 
 
 def write_carry(source: Path, out: Path) -> dict[str, int]:

@@ -295,15 +295,22 @@ class Trainer:
         file) takes them, and the optimisers take the Adam moments "opt_g."/"opt_d." when given, under this
         run's hyperparameters; anything not given keeps its fresh initialisation. The step count, schedules and
         RNG stay this run's own. `record` (the file's training) is kept as `init` in every file the run writes."""
+        self.load_parts(weights, self.train.init_from)
+        self.init = record
+
+    def load_parts(self, tensors: dict[str, torch.Tensor], where: str, groups: dict[str, Any] | None = None) -> None:
+        """Load G, EMA, D and the optimisers from tensors named as in a resume file. With `groups` (the saved
+        param groups of "opt_g" and "opt_d": a resume) every part must be there; without (a warm start) the
+        parts present are loaded, the optimisers' under this run's hyperparameters."""
         for name, module in (("G", self.G), ("ema", self.ema), ("D", self.D)):
-            part = prefixed(weights, name)
-            if part:
-                check_state_dict(module, part, f"{self.train.init_from} [{name}]")
+            part = prefixed(tensors, name)
+            if part or groups is not None:
+                check_state_dict(module, part, f"{where} [{name}]")
                 module.load_state_dict(part)
         for name, optimizer in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            if prefixed(weights, name):
-                unflatten_optimizer(optimizer, weights, optimizer.state_dict()["param_groups"], name)
-        self.init = record
+            if groups is not None or prefixed(tensors, name):
+                saved = groups[name] if groups is not None else optimizer.state_dict()["param_groups"]
+                unflatten_optimizer(optimizer, tensors, saved, name)
 
     def save(self) -> None:
         """Write the inference and resume files atomically (rank 0 only). A failed write (disk full, read-only)
@@ -349,12 +356,7 @@ class Trainer:
         if config != self.config:
             raise TrainingError(f"{path} was written for another model/objective config; use a new --out "
                                 "directory or the same preset and overrides")
-        for name, module in (("G", self.G), ("D", self.D), ("ema", self.ema)):
-            part = prefixed(tensors, name)
-            check_state_dict(module, part, f"{path} [{name}]")
-            module.load_state_dict(part)
-        unflatten_optimizer(self.opt_g, tensors, state["opt_g_groups"], "opt_g")
-        unflatten_optimizer(self.opt_d, tensors, state["opt_d_groups"], "opt_d")
+        self.load_parts(tensors, str(path), {"opt_g": state["opt_g_groups"], "opt_d": state["opt_d_groups"]})
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.init = state.get("init")
         self.saved_step = self.step
