@@ -290,6 +290,23 @@ def test_a_warm_start_from_a_resume_file_carries_d_and_the_optimiser_moments(tmp
     assert info["total_train_seconds"] == pytest.approx(info["init"]["train_seconds"] + info["train_seconds"], abs=0.2)
 
 
+def test_a_warm_starts_ema_warm_up_counts_the_steps_its_ema_already_averaged(tmp_path):
+    source = tmp_path / "source"
+    assert train(source, "--steps", "3") == 0
+    _, saved, _ = biglearn.checkpoint.load_resume(source / RESUME_FILE)
+    ramp = Recipe(ema_decay=0.9, ema_rampup=1.0)  # half-life 6.6 steps, capped at 1.0 x the steps counted
+    # G does not move (lr 1e-12), so one step's EMA is the file's EMA pulled towards its G by 1 - decay
+    assert train(tmp_path / "warm", "--steps", "1", "--lr-g", "1e-12", "--lr-d", "1e-12", "--ema-decay", "0.9",
+                 "--ema-rampup", "1.0", "--init-from", str(source / RESUME_FILE)) == 0
+    _, warm, _ = biglearn.checkpoint.load_resume(tmp_path / "warm" / RESUME_FILE)
+    keys = [k[len("ema."):] for k in saved if k.startswith("ema.")]
+    moved = [k for k in keys if not torch.allclose(saved["G." + k], saved["ema." + k])]
+    assert moved
+    for decay, expect in ((ema_decay(ramp, 3), True), (ema_decay(ramp, 0), False)):  # 3 earlier steps, not 0
+        want = {k: saved["ema." + k] + (1 - decay) * (saved["G." + k] - saved["ema." + k]) for k in moved}
+        assert all(torch.allclose(warm["ema." + k], want[k], atol=1e-5) for k in moved) is expect
+
+
 def test_a_carry_file_is_smaller_continues_with_d_and_cannot_be_resumed(tmp_path, capsys):
     from train import carry
 

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--grad-clip", type=float, help="max gradient norm (0 = off)")
     t.add_argument("--ema-decay", type=float, help="EMA decay of the inference generator")
     t.add_argument("--ema-rampup", type=float,
-                   help="EMA warm-up: its half-life is at most this times the steps taken (0 = off; StyleGAN2: 0.05)")
+                   help="EMA warm-up: its half-life is at most this times the steps taken, an --init-from file's "
+                        "included (0 = off; StyleGAN2: 0.05)")
     t.add_argument("--lr-decay", type=float,
                    help="decay the learning rates linearly to 0 over this last fraction of --steps / --time-budget "
                         "(0 = off)")

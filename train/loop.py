@@ -221,7 +221,7 @@ class Trainer:
             terms = self._direct_step(images, labels, observed, tasks)
         with torch.no_grad():
             torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()),
-                                 1.0 - ema_decay(self.train, self.step))
+                                 1.0 - ema_decay(self.train, self.ema_offset + self.step))
         self.step += 1
         return {k: float(v.detach()) for k, v in terms.items()}
 
@@ -289,6 +289,12 @@ class Trainer:
                 "train_seconds": round(self.elapsed, 1), "commit": self.commit,
                 "train_config": asdict(self.train), "world_size": self.dist.world_size,
                 **({"init": self.init, **lineage_totals(self.step, self.elapsed, self.init)} if self.init else {})}
+
+    @property
+    def ema_offset(self) -> int:
+        """The updates the EMA averaged before this run: every warm start carries an EMA, so its warm-up
+        (ema_rampup) goes on from the file's total steps instead of forgetting them within a few steps."""
+        return lineage_totals(0, 0.0, self.init)["total_steps"]
 
     def start_from(self, weights: dict[str, torch.Tensor], record: dict[str, Any]) -> None:
         """Warm start (--init-from): each of G, EMA and D whose weights are in `weights` (named as in a resume
