@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from train.eval_classifier import (
     save_classifier,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = ModelConfig(height=28, width=28, channels=1, patch_size=4, num_classes=10, enc_dim=16, enc_depth=1,
                    enc_heads=2, dec_dim=16, dec_depth=1, dec_heads=2, mlp_ratio=1.0, noise_dim=8, noise_depth=2,
                    conv_head_channels=0, d_dim=16, d_depth=1, d_heads=2)
@@ -265,3 +267,23 @@ def test_the_targets_are_issue_12s_bar():
     below = {**at_bar, "joint": {**at_bar["joint"], "fd": 10.5}, "classify": {"acc@1.0": 0.99, "acc@0.5": 0.92}}
     failed = {r["target"] for r in check_targets(below) if not r["pass"]}
     assert failed == {"joint Frechet distance", "own classifier acc@0.5"}
+
+
+def test_the_target_table_sets_candidates_side_by_side(tmp_path, capsys):
+    from train import targets
+
+    results = ROOT / "docs" / "results"
+    assert targets.main([f"bundled={results / 'metrics.json'}", f"cont={results / 'continued' / 'metrics.json'}"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| target | required | bundled | cont |" and len(table) == 2 + 12 + 1
+    bundled = json.loads((results / "metrics.json").read_text())
+    fd_row = next(line for line in table if line.startswith("| joint Frechet distance"))
+    assert f"{bundled['joint']['fd']:.1f} ✗" in fd_row  # the bundled file misses FD <= 10
+    met = sum(r["pass"] for r in targets.check_targets(bundled))
+    assert table[-1].startswith(f"| targets met | | {met} of 12 |")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"joint": {}}')
+    for args in ([f"x={bad}"], [str(bad)], [f"x={tmp_path / 'missing.json'}"]):
+        assert targets.main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "Traceback" not in err

@@ -1,8 +1,18 @@
-"""The bundled checkpoint's pass/fail targets (issue 12, which raised issue 4's) and their plain-text table."""
+"""The bundled checkpoint's pass/fail targets (issue 12, which raised issue 4's) and their tables.
+
+`python -m train.targets NAME=metrics.json ...` sets candidates side by side: one Markdown row per target, one
+column per `train.evaluate` metrics.json, a mark on every miss (docs/results.md's target table).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import sys
+from pathlib import Path
+
+from biglearn.cli import run_main
 
 from .sections import RATIOS
 
@@ -48,3 +58,50 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"{r['target']:42} {fmt(r['value']):>38}  {r['required']:24} {'pass' if r['pass'] else 'FAIL'}")
     return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    if isinstance(v, list):
+        return f"{v[0]:.3f}–{v[1]:.3f}" if len(v) == 2 else " > ".join(f"{x:.3f}" for x in v)
+    return "n/a" if v is None else (f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}")
+
+
+def compare_table(candidates: dict[str, dict]) -> str:
+    """Markdown: every target (rows) against each named candidate's metrics (columns); ✗ marks a miss."""
+    checked = {name: check_targets(m) for name, m in candidates.items()}
+    names = list(checked)
+    lines = ["| target | required | " + " | ".join(names) + " |", "| --- | --- |" + " ---: |" * len(names)]
+    for i, row in enumerate(checked[names[0]]):
+        cells = [_cell(checked[n][i]["value"]) + ("" if checked[n][i]["pass"] else " ✗") for n in names]
+        lines.append(f"| {row['target']} | {row['required']} | " + " | ".join(cells) + " |")
+    met = [f"{sum(r['pass'] for r in checked[n])} of {len(checked[n])}" for n in names]
+    lines.append("| targets met | | " + " | ".join(met) + " |")
+    return "\n".join(lines)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Parse NAME=metrics.json pairs and print their comparison table."""
+    p = argparse.ArgumentParser(prog="python -m train.targets", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("candidates", nargs="+", metavar="NAME=metrics.json",
+                   help="a column name and a metrics.json written by python -m train.evaluate")
+    candidates = {}
+    for item in p.parse_args(argv).candidates:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{item!r}: give NAME=metrics.json")
+        try:
+            candidates[name] = json.loads(Path(path).read_text())
+            check_targets(candidates[name])
+        except (json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"{path} is not a train.evaluate metrics.json ({type(exc).__name__}: {exc})") from None
+    print(compare_table(candidates))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: one-line errors, no tracebacks."""
+    return run_main(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
