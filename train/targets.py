@@ -66,9 +66,9 @@ def _cell(v) -> str:
     return "n/a" if v is None else (f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}")
 
 
-def compare_table(candidates: dict[str, dict]) -> str:
-    """Markdown: every target (rows) against each named candidate's metrics (columns); ✗ marks a miss."""
-    checked = {name: check_targets(m) for name, m in candidates.items()}
+def compare_table(checked: dict[str, list[dict]]) -> str:
+    """Markdown: every target (rows) against each named candidate's `check_targets` rows (columns); ✗ marks a
+    miss."""
     names = list(checked)
     lines = ["| target | required | " + " | ".join(names) + " |", "| --- | --- |" + " ---: |" * len(names)]
     for i, row in enumerate(checked[names[0]]):
@@ -85,17 +85,16 @@ def run(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidates", nargs="+", metavar="NAME=metrics.json",
                    help="a column name and a metrics.json written by python -m train.evaluate")
-    candidates = {}
+    checked = {}
     for item in p.parse_args(argv).candidates:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ValueError(f"{item!r}: give NAME=metrics.json")
         try:
-            candidates[name] = json.loads(Path(path).read_text())
-            check_targets(candidates[name])
+            checked[name] = check_targets(json.loads(Path(path).read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"{path} is not a train.evaluate metrics.json ({type(exc).__name__}: {exc})") from None
-    print(compare_table(candidates))
+    print(compare_table(checked))
 
 
 def main(argv: list[str] | None = None) -> int:
