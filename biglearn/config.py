@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-FORMAT_VERSION = 3  # 2: every key written and required, `objective` added; 3: `cls_pool` (docs/design-notes.md)
+FORMAT_VERSION = 4  # 2: every key written and required, `objective` added; 3: `cls_pool`; 4: the mode-seeking
+# term's `diversity_weight` and `diversity_cap` (docs/design-notes.md)
 # Version-1 readers filled a missing key with its default. These are those defaults, frozen, so a version-1
 # file keeps meaning what it meant when written whatever the defaults become (see `migrate`).
 V1_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -28,6 +29,7 @@ V1_DEFAULTS: dict[str, dict[str, Any]] = {
 # Keys each later format version added, with the value that keeps an older file meaning what it meant.
 ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     3: {"model": {"cls_pool": "global"}},
+    4: {"loss": {"diversity_weight": 0.0, "diversity_cap": 0.25}},
 }
 # What the classifier head p(y | x_S) reads: the encoder's global token, or the mean of the global token and
 # every source token the encoder returns.
@@ -162,14 +164,23 @@ class LossConfig:
     r1_interval: int = 4  # lazy R1: evaluate every k D-steps, scaled by k
     label_weight: float = 1.0  # cross-entropy of p(y | x_S)
     objective: str = "biglearn"  # one of OBJECTIVES
+    # Mode seeking (objectives.mode_seeking): G maximises λ_div · E[min(|Δx| / |Δz|, cap)] over pairs of its
+    # samples of one task; 0 = off (no second sample drawn)
+    diversity_weight: float = 0.0
+    diversity_cap: float = 0.25
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; known: {', '.join(OBJECTIVES)}")
         if self.objective != "biglearn" and self.comm_weight > 0:
             raise ValueError(f"objective {self.objective!r} has no communication term: comm_weight must be 0")
-        if self.comm_weight < 0 or self.r1_gamma < 0 or self.label_weight < 0:
-            raise ValueError("LossConfig weights must be >= 0")
+        for name in ("comm_weight", "r1_gamma", "label_weight", "diversity_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"LossConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.diversity_cap > 0:
+            raise ValueError(f"LossConfig.diversity_cap must be > 0, got {self.diversity_cap}")
+        if self.diversity_weight > 0 and self.objective not in ADVERSARIAL_OBJECTIVES:
+            raise ValueError(f"objective {self.objective!r} ignores its noise: LossConfig.diversity_weight must be 0")
         if self.r1_interval < 1:
             raise ValueError("LossConfig.r1_interval must be >= 1")
 

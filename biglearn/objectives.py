@@ -27,13 +27,14 @@ softplus = F.softplus
 
 @dataclass
 class Fakes:
-    """Model samples for one batch; `x2` is None when the communication term is off."""
+    """Model samples for one batch; `x2` is None when the communication term is off; `z1` is x¹'s noise."""
 
     x1: torch.Tensor
     x2: torch.Tensor | None
+    z1: torch.Tensor | None = None
 
     def detach(self) -> Fakes:
-        return Fakes(self.x1.detach(), None if self.x2 is None else self.x2.detach())
+        return Fakes(self.x1.detach(), None if self.x2 is None else self.x2.detach(), self.z1)
 
 
 def source_labels(labels: torch.Tensor | None, tasks: Tasks) -> torch.Tensor | None:
@@ -49,18 +50,19 @@ def draw_fakes(generator: UniversalGenerator, images: torch.Tensor, tasks: Tasks
     cond = source_labels(labels, tasks)
     b = images.shape[0]
     noise_dim = generator.config.noise_dim
-    x1 = generator(images, tasks.source, torch.randn(b, noise_dim, device=images.device), cond)
+    z1 = torch.randn(b, noise_dim, device=images.device)
+    x1 = generator(images, tasks.source, z1, cond)
     x2 = None
     if config.comm_weight > 0:
         x2 = generator(images, tasks.comm_source, torch.randn(b, noise_dim, device=images.device), cond)
-    return Fakes(x1, x2)
+    return Fakes(x1, x2, z1)
 
 
 def shift_alike(images: torch.Tensor, fakes: Fakes, shifts: torch.Tensor) -> tuple[torch.Tensor, Fakes]:
     """The real images and every fake drawn from them translated by the same per-sample `shifts` (B, 2):
     what D sees with translation augmentation (biglearn.augment), applied after G copied its sources."""
     return translate(images, shifts), Fakes(translate(fakes.x1, shifts),
-                                            None if fakes.x2 is None else translate(fakes.x2, shifts))
+                                            None if fakes.x2 is None else translate(fakes.x2, shifts), fakes.z1)
 
 
 def _logits(discriminator: UniversalDiscriminator, views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -105,6 +107,24 @@ def generator_losses(discriminator: UniversalDiscriminator, fakes: Fakes, tasks:
     g_data = 0.5 * (softplus(-x1_t1) + softplus(-x2_t2)).mean()
     g_comm = (softplus(x1_t2 - x1_t1) + softplus(x2_t1 - x2_t2)).mean()
     return {"g_data": g_data, "g_comm": g_comm, "g_total": g_data + config.comm_weight * g_comm}
+
+
+def mode_seeking(generator: UniversalGenerator, images: torch.Tensor, fakes: Fakes, tasks: Tasks,
+                 labels: torch.Tensor | None, config: LossConfig) -> torch.Tensor:
+    """E[min(mean|x¹ − x¹'| / mean|z¹ − z'|, cap)]: how far G's samples of one task move per unit of noise, which G
+    maximises with weight `diversity_weight` (the diversity-sensitive / mode-seeking term of Yang et al. 2019 and
+    Mao et al. 2019; docs/design-notes.md). x¹' is a second sample of the first half of the batch, same sources,
+    labels and task, fresh noise z'. The pixel mean runs over the whole image (S is copied from the data in both
+    samples, so it adds 0): every target pixel is pushed alike whatever |T|, and richer sources, whose targets are
+    few, are pushed less in all. The cap stops the push once samples differ enough."""
+    if fakes.z1 is None:
+        raise ValueError("mode seeking needs the noise of x1 (draw the fakes with draw_fakes)")
+    h = max(1, images.shape[0] // 2)
+    cond = source_labels(labels, tasks)
+    z2 = torch.randn_like(fakes.z1[:h])
+    x2 = generator(images[:h], tasks.source[:h], z2, None if cond is None else cond[:h])
+    moved = (fakes.x1[:h] - x2).abs().flatten(1).mean(1)
+    return (moved / (fakes.z1[:h] - z2).abs().mean(1)).clamp(max=config.diversity_cap).mean()
 
 
 def r1_penalty(discriminator: UniversalDiscriminator, images: torch.Tensor, tasks: Tasks,
@@ -161,5 +181,5 @@ def supervised_loss(generator: UniversalGenerator, images: torch.Tensor, labels:
     return F.cross_entropy(generator.classify_logits(images[pick], source[pick]), labels[pick])
 
 
-__all__ = ["Fakes", "draw_fakes", "discriminator_losses", "generator_losses", "r1_penalty", "label_loss",
-           "mae_loss", "shift_alike", "source_labels", "supervised_loss"]
+__all__ = ["Fakes", "draw_fakes", "discriminator_losses", "generator_losses", "mode_seeking", "r1_penalty",
+           "label_loss", "mae_loss", "shift_alike", "source_labels", "supervised_loss"]

@@ -1,6 +1,7 @@
 """Objectives: finite terms, gradients to the right network only, R1, and a toy distribution is learnt."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -179,3 +180,62 @@ def test_a_few_hundred_steps_move_the_generator_to_a_toy_distribution(tiny_confi
         opt_g.step()
     after = toy_distance(g, pattern, noise)
     assert after < 0.25 * before, f"distance to the data went {before:.3f} -> {after:.3f}"
+
+
+# --- the mode-seeking term ------------------------------------------------------------------------------------
+
+def test_mode_seeking_follows_its_formula_and_its_cap(setup):
+    g, _, x, labels, tasks = setup
+    fakes = obj.draw_fakes(g, x, tasks, labels, LossConfig())
+    torch.manual_seed(7)
+    got = obj.mode_seeking(g, x, fakes, tasks, labels, LossConfig(diversity_cap=100.0))
+    torch.manual_seed(7)
+    z2 = torch.randn_like(fakes.z1[:2])
+    with torch.no_grad():
+        x2 = g(x[:2], tasks.source[:2], z2, obj.source_labels(labels, tasks)[:2])
+        by_hand = ((fakes.x1[:2] - x2).abs().mean((1, 2, 3)) / (fakes.z1[:2] - z2).abs().mean(1)).mean()
+    assert got.item() == pytest.approx(by_hand.item(), rel=1e-5) and got.item() > 0
+    capped = obj.mode_seeking(g, x, fakes, tasks, labels, LossConfig(diversity_cap=1e-6))
+    assert capped.item() == pytest.approx(1e-6)
+    capped.backward()
+    assert not any(v for v in grads(g).values() if v is not None), "a capped pair still pushes G"
+
+
+def test_mode_seeking_counts_only_target_pixels_and_trains_only_g(setup):
+    """Sources are copied from the data in both samples, so a task whose every patch is a source scores 0."""
+    g, d, x, labels, tasks = setup
+    everything = Tasks(torch.ones_like(tasks.source), torch.zeros_like(tasks.target), tasks.comm_source,
+                       tasks.comm_target, tasks.label_role)
+    fakes = obj.draw_fakes(g, x, everything, labels, LossConfig())
+    assert obj.mode_seeking(g, x, fakes, everything, labels, LossConfig()).item() == 0.0
+    fakes = obj.draw_fakes(g, x, tasks, labels, LossConfig())
+    obj.mode_seeking(g, x, fakes, tasks, labels, LossConfig()).backward()
+    assert all(v is None for v in grads(d).values()) and grads(g)["noise_mlp.0.weight"]
+
+
+def test_maximising_mode_seeking_makes_samples_of_one_task_differ_more(setup):
+    g, _, x, labels, tasks = setup
+    loss = LossConfig(diversity_cap=100.0)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+
+    def spread() -> float:
+        torch.manual_seed(1)
+        with torch.no_grad():
+            return obj.mode_seeking(g, x, obj.draw_fakes(g, x, tasks, labels, loss), tasks, labels, loss).item()
+
+    before = spread()
+    for _ in range(30):
+        opt.zero_grad()
+        (-obj.mode_seeking(g, x, obj.draw_fakes(g, x, tasks, labels, loss), tasks, labels, loss)).backward()
+        opt.step()
+    assert spread() > 1.5 * before
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"diversity_weight": -0.1}, "diversity_weight"), ({"diversity_weight": math.nan}, "diversity_weight"),
+    ({"diversity_cap": 0.0}, "diversity_cap"), ({"objective": "mae", "comm_weight": 0.0, "diversity_weight": 1.0},
+                                                "ignores its noise"),
+])
+def test_mode_seeking_values_out_of_range_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        LossConfig(**change)

@@ -151,7 +151,9 @@ def test_recipe_values_out_of_range_are_refused(change, message):
 @pytest.mark.parametrize("flags, message", [
     (["--augment-shift", "12"], "--augment-shift"), (["--lr-decay", "0.3"], "needs a run length"),
     (["--ema-rampup", "-1"], "--ema-rampup"), (["--d-depth", "0"], "--d-depth"),
-    (["--label-full-source", "1.5"], "--label-full-source"),
+    (["--label-full-source", "1.5"], "--label-full-source"), (["--diversity-weight", "-1"], "--diversity-weight"),
+    (["--diversity-cap", "0"], "--diversity-cap"), (["--objective", "mae", "--diversity-weight", "1"],
+                                                    "--diversity-weight must be 0"),
 ])
 def test_the_cli_names_the_flag_of_a_bad_value(tmp_path, capsys, flags, message):
     assert train(tmp_path / "run", *flags) == 2
@@ -177,6 +179,26 @@ def test_every_new_option_is_recorded_in_the_checkpoint(tmp_path):
     assert (c.model.cls_pool, c.model.d_depth, c.model.d_dim, c.model.d_overlap) == ("mean", 2, 24, 0)
     assert c.masks.label_full_source == 0.8
     assert m.classify(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_the_mode_seeking_term_is_logged_recorded_and_off_by_default(tmp_path):
+    on, off = tmp_path / "on", tmp_path / "off"
+    assert train(on, "--steps", "2", "--diversity-weight", "0.5", "--diversity-cap", "0.3") == 0
+    assert train(off, "--steps", "2") == 0
+    loss = biglearn.load(on / INFERENCE_FILE).full_config.loss
+    assert (loss.diversity_weight, loss.diversity_cap) == (0.5, 0.3)
+    assert biglearn.load(off / INFERENCE_FILE).full_config.loss.diversity_weight == 0.0
+    logged = [json.loads(line) for line in (on / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["g_div"] > 0 for r in logged if "g_total" in r) and any("g_total" in r for r in logged)
+    assert not any("g_div" in line for line in (off / "metrics.jsonl").read_text().splitlines())
+
+
+def test_version_3_configs_load_with_mode_seeking_off():
+    data = json.loads(BigLearnConfig().to_json())
+    del data["loss"]["diversity_weight"], data["loss"]["diversity_cap"]
+    assert BigLearnConfig.from_json(json.dumps(data), version=3).loss.diversity_weight == 0.0
+    with pytest.raises(ValueError, match="diversity"):
+        BigLearnConfig.from_json(json.dumps(data), version=4)
 
 
 def test_resume_with_another_recipe_is_refused_naming_the_option(tmp_path, capsys):

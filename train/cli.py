@@ -26,6 +26,7 @@ RECIPE_FLAGS = ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "g
 # ModelConfig / MaskConfig fields the command line can override (recorded in the checkpoint's config)
 MODEL_FLAGS = ("cls_pool", "d_dim", "d_depth", "d_overlap")
 MASK_FLAGS = ("label_full_source",)
+LOSS_FLAGS = ("comm_weight", "r1_gamma", "r1_interval", "label_weight", "diversity_weight", "diversity_cap")
 FLAGS = {"time_budget_s": "--time-budget"}  # TrainConfig fields whose flag is not --field-name
 
 
@@ -37,13 +38,13 @@ def flag(field_name: str) -> str:
 def in_flags(message: str) -> str:
     """A config error with its `TrainConfig.<field>` names (and those of the model and mask fields the command
     line sets) replaced by the flags that set them."""
-    settable = {"TrainConfig": None, "ModelConfig": MODEL_FLAGS, "MaskConfig": MASK_FLAGS}
+    settable = {"TrainConfig": None, "ModelConfig": MODEL_FLAGS, "MaskConfig": MASK_FLAGS, "LossConfig": LOSS_FLAGS}
 
     def name(m: re.Match) -> str:
         fields = settable[m.group(1)]
         return flag(m.group(2)) if fields is None or m.group(2) in fields else m.group(0)
 
-    return re.sub(r"(TrainConfig|ModelConfig|MaskConfig)\.(\w+)", name, message)
+    return re.sub(r"(TrainConfig|ModelConfig|MaskConfig|LossConfig)\.(\w+)", name, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--r1-gamma", type=float, help="R1 penalty strength λ_GP")
     o.add_argument("--r1-interval", type=int, help="lazy R1: evaluate every k steps")
     o.add_argument("--label-weight", type=float, help="weight of the label cross-entropy")
+    o.add_argument("--diversity-weight", type=float,
+                   help="weight of the mode-seeking term: G is rewarded for how far two samples of one task move "
+                        "per unit of noise (0 = off; docs/design-notes.md)")
+    o.add_argument("--diversity-cap", type=float,
+                   help="the mode-seeking reward stops growing at this |dx|/|dz| (pixels in [-1, 1])")
     o.add_argument("--label-full-source", type=float,
                    help="share of the classifier's training images it sees whole (MaskConfig.label_full_source)")
     m = p.add_argument_group("architecture overrides (recorded in the checkpoint; default: the preset's)")
@@ -156,10 +162,12 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
         masks = dataclasses.replace(preset.masks, **mask_over)
     except ValueError as exc:
         raise ValueError(in_flags(str(exc))) from None
-    loss_over = {k: getattr(args, k) for k in ("comm_weight", "r1_gamma", "r1_interval", "label_weight")
-                 if getattr(args, k) is not None}
-    loss: LossConfig = dataclasses.replace(preset.loss, **objective_overrides(args.objective, loss_over),
-                                           objective=args.objective)
+    loss_over = {k: getattr(args, k) for k in LOSS_FLAGS if getattr(args, k) is not None}
+    try:
+        loss: LossConfig = dataclasses.replace(preset.loss, **objective_overrides(args.objective, loss_over),
+                                               objective=args.objective)
+    except ValueError as exc:
+        raise ValueError(in_flags(str(exc))) from None
     config = BigLearnConfig(model=model, masks=masks, loss=loss)
     train_kw = dataclasses.asdict(REGISTRY[args.preset].recipe)
     train_kw.update({k: getattr(args, k) for k in RECIPE_FLAGS if getattr(args, k) is not None})

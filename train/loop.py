@@ -248,6 +248,9 @@ class Trainer:
         self.D.requires_grad_(False)
         g_terms = obj.generator_losses(self.D, seen, tasks, labels, cfg.loss)
         g_loss = g_terms["g_total"]
+        if cfg.loss.diversity_weight > 0:  # on the unshifted fakes: what G drew, before D's augmentation
+            g_terms["g_div"] = obj.mode_seeking(self.G, images, fakes, tasks, labels, cfg.loss)
+            g_loss = g_loss - cfg.loss.diversity_weight * g_terms["g_div"]
         if labels is not None and cfg.loss.label_weight > 0:
             g_terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
             g_loss = g_loss + cfg.loss.label_weight * g_terms["label_ce"]
