@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-FORMAT_VERSION = 4  # 2: every key written and required, `objective` added; 3: `cls_pool`; 4: the mode-seeking
-# term's `diversity_weight` and `diversity_cap` (docs/design-notes.md)
+FORMAT_VERSION = 5  # 2: every key written and required, `objective` added; 3: `cls_pool`; 4: the mode-seeking
+# term's `diversity_weight` and `diversity_cap` (docs/design-notes.md); 5: its `diversity_labelled`
 # Version-1 readers filled a missing key with its default. These are those defaults, frozen, so a version-1
 # file keeps meaning what it meant when written whatever the defaults become (see `migrate`).
 V1_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -30,6 +30,7 @@ V1_DEFAULTS: dict[str, dict[str, Any]] = {
 ADDED_IN: dict[int, dict[str, dict[str, Any]]] = {
     3: {"model": {"cls_pool": "global"}},
     4: {"loss": {"diversity_weight": 0.0, "diversity_cap": 0.25}},
+    5: {"loss": {"diversity_labelled": True}},
 }
 # What the classifier head p(y | x_S) reads: the encoder's global token, or the mean of the global token and
 # every source token the encoder returns.
@@ -168,6 +169,9 @@ class LossConfig:
     # samples of one task; 0 = off (no second sample drawn)
     diversity_weight: float = 0.0
     diversity_cap: float = 0.25
+    # whether the term also covers samples whose label is given (a source): on, it can push G's samples of an
+    # asked class out of the class (docs/results.md, the mode-seeking run)
+    diversity_labelled: bool = True
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -183,6 +187,8 @@ class LossConfig:
             raise ValueError(f"objective {self.objective!r} ignores its noise: LossConfig.diversity_weight must be 0")
         if self.r1_interval < 1:
             raise ValueError("LossConfig.r1_interval must be >= 1")
+        if not isinstance(self.diversity_labelled, bool):
+            raise ValueError(f"LossConfig.diversity_labelled must be true or false, got {self.diversity_labelled!r}")
 
     @property
     def deterministic(self) -> bool:

@@ -116,7 +116,8 @@ def mode_seeking(generator: UniversalGenerator, images: torch.Tensor, fakes: Fak
     Mao et al. 2019; docs/design-notes.md). x¹' is a second sample of the first half of the batch, same sources,
     labels and task, fresh noise z'. The pixel mean runs over the whole image (S is copied from the data in both
     samples, so it adds 0): every target pixel is pushed alike whatever |T|, and richer sources, whose targets are
-    few, are pushed less in all. The cap stops the push once samples differ enough."""
+    few, are pushed less in all. The cap stops the push once samples differ enough. With `diversity_labelled`
+    off, only the samples whose label is not a source count (the mean over those; 0 if none)."""
     if fakes.z1 is None:
         raise ValueError("mode seeking needs the noise of x1 (draw the fakes with draw_fakes)")
     h = max(1, images.shape[0] // 2)
@@ -124,7 +125,11 @@ def mode_seeking(generator: UniversalGenerator, images: torch.Tensor, fakes: Fak
     z2 = torch.randn_like(fakes.z1[:h])
     x2 = generator(images[:h], tasks.source[:h], z2, None if cond is None else cond[:h])
     moved = (fakes.x1[:h] - x2).abs().flatten(1).mean(1)
-    return (moved / (fakes.z1[:h] - z2).abs().mean(1)).clamp(max=config.diversity_cap).mean()
+    reward = (moved / (fakes.z1[:h] - z2).abs().mean(1)).clamp(max=config.diversity_cap)
+    if config.diversity_labelled:
+        return reward.mean()
+    free = (tasks.label_role[:h] != LABEL_SOURCE).to(reward.dtype)  # samples G draws without a given label
+    return (reward * free).sum() / free.sum().clamp_min(1.0)
 
 
 def r1_penalty(discriminator: UniversalDiscriminator, images: torch.Tensor, tasks: Tasks,

@@ -239,3 +239,26 @@ def test_maximising_mode_seeking_makes_samples_of_one_task_differ_more(setup):
 def test_mode_seeking_values_out_of_range_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
         LossConfig(**change)
+
+
+def test_mode_seeking_can_skip_the_samples_whose_label_is_given(setup):
+    """Sample 0 of the batch has its label as a source (a class-conditional task), sample 1 does not."""
+    g, _, x, labels, tasks = setup
+    fakes = obj.draw_fakes(g, x, tasks, labels, LossConfig())
+    torch.manual_seed(7)
+    z2 = torch.randn_like(fakes.z1[:2])
+    with torch.no_grad():
+        x2 = g(x[:2], tasks.source[:2], z2, obj.source_labels(labels, tasks)[:2])
+        each = (fakes.x1[:2] - x2).abs().mean((1, 2, 3)) / (fakes.z1[:2] - z2).abs().mean(1)
+    got = {}
+    for labelled in (True, False):
+        torch.manual_seed(7)
+        got[labelled] = obj.mode_seeking(g, x, fakes, tasks, labels,
+                                         LossConfig(diversity_cap=100.0, diversity_labelled=labelled)).item()
+    assert got[True] == pytest.approx(each.mean().item(), rel=1e-5)
+    assert got[False] == pytest.approx(each[1].item(), rel=1e-5) and each[0] != each[1]
+    only_given = Tasks(tasks.source, tasks.target, tasks.comm_source, tasks.comm_target,
+                       torch.full_like(tasks.label_role, LABEL_SOURCE))
+    assert obj.mode_seeking(g, x, fakes, only_given, labels, LossConfig(diversity_labelled=False)).item() == 0.0
+    with pytest.raises(ValueError, match="diversity_labelled"):
+        LossConfig(diversity_labelled="no")

@@ -167,6 +167,12 @@ def test_an_unknown_pooling_is_refused(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_a_switch_other_than_on_or_off_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train(tmp_path / "run", "--diversity-labelled", "no")
+    assert "--diversity-labelled: expected on or off, got 'no'" in capsys.readouterr().err
+
+
 def test_every_new_option_is_recorded_in_the_checkpoint(tmp_path):
     out = tmp_path / "run"
     assert train(out, "--steps", "2", "--augment-shift", "2", "--ema-rampup", "0.05", "--lr-decay", "0.5",
@@ -186,7 +192,7 @@ def test_the_mode_seeking_term_is_logged_recorded_and_off_by_default(tmp_path):
     assert train(on, "--steps", "2", "--diversity-weight", "0.5", "--diversity-cap", "0.3") == 0
     assert train(off, "--steps", "2") == 0
     loss = biglearn.load(on / INFERENCE_FILE).full_config.loss
-    assert (loss.diversity_weight, loss.diversity_cap) == (0.5, 0.3)
+    assert (loss.diversity_weight, loss.diversity_cap, loss.diversity_labelled) == (0.5, 0.3, True)
     assert biglearn.load(off / INFERENCE_FILE).full_config.loss.diversity_weight == 0.0
     logged = [json.loads(line) for line in (on / "metrics.jsonl").read_text().splitlines()]
     assert all(r["g_div"] > 0 for r in logged if "g_total" in r) and any("g_total" in r for r in logged)
@@ -199,6 +205,16 @@ def test_version_3_configs_load_with_mode_seeking_off():
     assert BigLearnConfig.from_json(json.dumps(data), version=3).loss.diversity_weight == 0.0
     with pytest.raises(ValueError, match="diversity"):
         BigLearnConfig.from_json(json.dumps(data), version=4)
+
+
+def test_version_4_configs_load_with_the_mode_seeking_term_covering_every_sample(tmp_path):
+    data = json.loads(BigLearnConfig().to_json())
+    del data["loss"]["diversity_labelled"]
+    assert BigLearnConfig.from_json(json.dumps(data), version=4).loss.diversity_labelled is True
+    with pytest.raises(ValueError, match="diversity_labelled"):
+        BigLearnConfig.from_json(json.dumps(data), version=5)
+    assert train(tmp_path / "off", "--steps", "1", "--diversity-weight", "1", "--diversity-labelled", "off") == 0
+    assert biglearn.load(tmp_path / "off" / INFERENCE_FILE).full_config.loss.diversity_labelled is False
 
 
 def test_resume_with_another_recipe_is_refused_naming_the_option(tmp_path, capsys):

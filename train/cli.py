@@ -26,7 +26,8 @@ RECIPE_FLAGS = ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "g
 # ModelConfig / MaskConfig fields the command line can override (recorded in the checkpoint's config)
 MODEL_FLAGS = ("cls_pool", "d_dim", "d_depth", "d_overlap")
 MASK_FLAGS = ("label_full_source",)
-LOSS_FLAGS = ("comm_weight", "r1_gamma", "r1_interval", "label_weight", "diversity_weight", "diversity_cap")
+LOSS_FLAGS = ("comm_weight", "r1_gamma", "r1_interval", "label_weight", "diversity_weight", "diversity_cap",
+              "diversity_labelled")
 FLAGS = {"time_budget_s": "--time-budget"}  # TrainConfig fields whose flag is not --field-name
 
 
@@ -45,6 +46,13 @@ def in_flags(message: str) -> str:
         return flag(m.group(2)) if fields is None or m.group(2) in fields else m.group(0)
 
     return re.sub(r"(TrainConfig|ModelConfig|MaskConfig|LossConfig)\.(\w+)", name, message)
+
+
+def on_off(value: str) -> bool:
+    """An argparse type for a switch written `on` or `off`."""
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+    return value == "on"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "per unit of noise (0 = off; docs/design-notes.md)")
     o.add_argument("--diversity-cap", type=float,
                    help="the mode-seeking reward stops growing at this |dx|/|dz| (pixels in [-1, 1])")
+    o.add_argument("--diversity-labelled", type=on_off, metavar="{on,off}",
+                   help="off: the mode-seeking term skips samples whose label is given, so that it cannot push "
+                        "a class-conditional sample out of its class (default: on)")
     o.add_argument("--label-full-source", type=float,
                    help="share of the classifier's training images it sees whole (MaskConfig.label_full_source)")
     m = p.add_argument_group("architecture overrides (recorded in the checkpoint; default: the preset's)")
