@@ -228,6 +228,23 @@ def test_curve_orders_checkpoints_by_training_time(files):
     assert (out / "curve.png").stat().st_size > 0
 
 
+def test_a_curve_row_reads_every_measure_a_target_reads():
+    from train import curve
+
+    metrics = {"checkpoint_info": {"steps": 7, "train_seconds": 120.0},
+               "complete": {"random": {"acc@0.5": 0.8, "acc@0.75": 0.9, "acc@0.9": 0.95, "div@0.1": 0.12,
+                                       "div@0.9": 0.03}},
+               "joint": {"fd": 13.5, "classes_present": 9, "class_fractions": [0.3, 0.02, *[0.085] * 8],
+                         "mean_confidence": 0.97},
+               "conditional": {"accuracy": 0.99}, "classify": {"acc@1.0": 0.98, "acc@0.5": 0.91}}
+    r = curve.row(metrics)
+    assert (r["steps"], r["minutes"]) == (7, 2.0)
+    assert (r["acc@0.75"], r["joint FD"], r["own classifier acc from half"]) == (0.9, 13.5, 0.91)
+    assert (r["joint smallest class"], r["joint top class"]) == (0.02, 0.3)
+    assert r["div@0.1/div@0.9"] == pytest.approx(4.0)
+    assert "joint FD" in curve.render_curve([r], "cmd").splitlines()[2]
+
+
 def test_a_curve_row_of_a_continued_run_counts_the_training_it_started_from():
     from train import curve
 

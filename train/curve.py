@@ -19,17 +19,21 @@ from . import evaluate, plots
 from .loop import lineage_totals
 from .report import table
 
-# (column, how to read it from metrics.json)
+# (column, how to read it from metrics.json): every measure an issue-12 target reads (train/targets.py)
 COLUMNS: dict[str, Any] = {
     "acc@0.5": lambda m: m["complete"]["random"]["acc@0.5"],
+    "acc@0.75": lambda m: m["complete"]["random"].get("acc@0.75"),
     "acc@0.9": lambda m: m["complete"]["random"]["acc@0.9"],
     "div@0.1": lambda m: m["complete"]["random"]["div@0.1"],
     "div@0.1/div@0.9": lambda m: m["complete"]["random"]["div@0.1"] / max(m["complete"]["random"]["div@0.9"], 1e-12),
+    "joint FD": lambda m: m["joint"].get("fd"),
     "joint classes": lambda m: m["joint"]["classes_present"],
+    "joint smallest class": lambda m: min(m["joint"]["class_fractions"]),
     "joint top class": lambda m: max(m["joint"]["class_fractions"]),
     "joint confidence": lambda m: m["joint"]["mean_confidence"],
     "conditional acc": lambda m: m["conditional"].get("accuracy"),
     "own classifier acc": lambda m: m["classify"].get("acc@1.0"),
+    "own classifier acc from half": lambda m: m["classify"].get("acc@0.5"),
 }
 PLOTTED = ("acc@0.5", "joint confidence", "conditional acc", "own classifier acc")
 
