@@ -271,11 +271,6 @@ def test_version_2_configs_load_as_global_pooling_and_version_3_requires_the_key
         ModelConfig(cls_pool="max")
 
 
-def test_the_bundled_checkpoint_still_loads_and_says_its_version():
-    m = biglearn.load(ROOT / "assets" / "mnist-cpu.safetensors")
-    assert m.format_version == 1 and m.full_config.model.cls_pool == "global"
-
-
 # --- warm start (--init-from) -------------------------------------------------------------------------------
 
 def generator_weights(path: Path) -> dict[str, torch.Tensor]:
