@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import tempfile
@@ -135,8 +136,12 @@ def run(plan: Plan, device: torch.device, checkpoint: str | None, quick: bool) -
     land, iters, steps, seeds = plan.sims
     results["sims"] = bench_sims(land, iters, steps, seeds)
     progress("start-up")
+    # a machine with the library's packages but not the app's (a bare GPU box) still gets the library's start-up
+    with_app = plan.startup_app and importlib.util.find_spec("gradio") is not None
+    if plan.startup_app and not with_app:
+        progress("gradio is not installed: start-up measured without the app (biglearn.load)")
     with tempfile.TemporaryDirectory() as tmp:
-        results["startup"] = measure_startup(startup_checkpoint(source, model, Path(tmp)), app=plan.startup_app,
+        results["startup"] = measure_startup(startup_checkpoint(source, model, Path(tmp)), app=with_app,
                                              runs=plan.startup_runs)
     # the machine's limit again at the end: how much it moved while we measured (another load, throttling)
     last = limits(plan, device)

@@ -135,3 +135,19 @@ def test_app_latency_measures_handler_and_server(tmp_path, monkeypatch):
     table = app_latency.render(results)
     assert "| handler |" in table and "| server |" in table and "skipped: --no-browser" in table
     assert "| server_during_load |" in table and "| page_during_load |" in table
+
+
+def test_precision_modes_time_a_real_step_and_restore_the_matmul_precision():
+    from bench.precision import MODES, measure_preset, precision
+
+    before = torch.get_float32_matmul_precision()
+    row = measure_preset("smoke", device=torch.device("cpu"), batch=4, warmup=0, reps=2)
+    assert torch.get_float32_matmul_precision() == before
+    assert row["batch"] == 4 and positive(row["flops_per_step"])
+    for mode in MODES:
+        assert positive(row[mode]["step_s"]) and row[mode]["losses_finite"] is True
+    assert row["bf16"]["speedup"] == pytest.approx(row["fp32"]["step_s"] / row["bf16"]["step_s"])
+    with precision("bf16", torch.device("cpu")):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown precision"), precision("fp8", torch.device("cpu")):
+        pass

@@ -88,9 +88,10 @@ def test_the_trainer_shifts_real_and_fakes_alike_and_never_the_sources(tmp_path,
     moved = 0
     for i in range(len(data)):
         offsets = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
-                   if torch.equal(translate(data[i:i + 1], torch.tensor([[dy, dx]])), seen["d_real"][i:i + 1])]
+                   if torch.equal(translate(data[i:i + 1], torch.tensor([[dy, dx]], device=data.device)),
+                               seen["d_real"][i:i + 1])]
         assert offsets, f"sample {i}: D's real image is not a shift of the data"
-        shift = torch.tensor([offsets[0]])
+        shift = torch.tensor([offsets[0]], device=data.device)
         assert torch.equal(translate(fakes.x1[i:i + 1].detach(), shift), d_fakes.x1[i:i + 1])
         if fakes.x2 is not None:
             assert torch.equal(translate(fakes.x2[i:i + 1].detach(), shift), d_fakes.x2[i:i + 1])

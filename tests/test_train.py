@@ -171,7 +171,7 @@ def test_two_process_gloo_run_stays_in_sync(tmp_path):
     env["OMP_NUM_THREADS"] = "1"
     port = free_port()  # a fixed port fails when anything else holds it
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-           "-m", "train", "--data", str(DIGITS), "--out", str(out), *FAST, "--steps", "4"]
+           "-m", "train", "--data", str(DIGITS), "--out", str(out), *FAST, "--steps", "4", "--device", "cpu"]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     log = metrics(out)
@@ -349,3 +349,12 @@ def test_a_real_write_failure_ends_cleanly_and_keeps_the_last_checkpoint(tmp_pat
     assert result["message"].startswith("error: could not write") and "(File too large)" in result["message"]
     assert "is step 4" in result["message"]
     assert result["previous_intact"] and result["previous_loads"] and not result["temporaries_left"]
+
+
+def test_more_ranks_than_gpus_is_refused_before_nccl(monkeypatch):
+    from train.distributed import init_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="2 processes but this machine has 1 GPU.*--device cpu"):
+        init_distributed(torch.device("cuda"))

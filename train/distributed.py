@@ -32,6 +32,11 @@ def init_distributed(device: torch.device) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    if device.type == "cuda" and world > torch.cuda.device_count():
+        # NCCL needs a GPU per rank: two ranks on one GPU fail deep inside NCCL ("invalid usage")
+        raise ValueError(f"torchrun started {world} processes but this machine has {torch.cuda.device_count()} "
+                         f"GPU(s): NCCL needs one GPU per process; start at most {torch.cuda.device_count()} "
+                         "(--nproc_per_node) or train on --device cpu (gloo)")
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size())
