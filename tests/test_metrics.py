@@ -304,3 +304,16 @@ def test_the_target_table_sets_candidates_side_by_side(tmp_path, capsys):
         assert targets.main(args) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_curve_folders_tell_apart_snapshots_of_two_runs(tmp_path):
+    from train import curve
+
+    a, b = tmp_path / "m5" / "snapshots", tmp_path / "nB" / "snapshots"
+    files = [a / "model_0001000.safetensors", b / "model_0001000.safetensors", b / "model_0002000.safetensors",
+             tmp_path / "m5" / "model.safetensors", tmp_path / "nB" / "model.safetensors"]
+    names = curve.output_names(files)
+    assert names == ["m5-snapshots-model_0001000", "nB-snapshots-model_0001000", "model_0002000", "m5-model",
+                     "nB-model"]
+    with pytest.raises(SystemExit):
+        curve.main([str(files[0]), str(files[0]), "--out", str(tmp_path / "curve")])

@@ -1,8 +1,9 @@
 """`python -m train.curve CHECKPOINT... --out DIR`: the evaluation metrics against training time.
 
 Evaluates each checkpoint (typically the `--keep-every` snapshots of one run) with `train.evaluate`
-(quick sizes by default) into DIR/<checkpoint name>/, then writes DIR/curve.md (a table ordered by
-training time) and DIR/curve.png (the headline metrics against training minutes).
+(quick sizes by default) into DIR/<checkpoint name>/ (with its parent folders where names repeat), then
+writes DIR/curve.md (a table ordered by training time) and DIR/curve.png (the headline metrics against training
+minutes).
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ def render_curve(rows: list[dict[str, Any]], command: str) -> str:
     return "\n".join([f"Made by `{command}`.", "", *table(header, body)]) + "\n"
 
 
+def output_names(checkpoints: list[Path]) -> list[str]:
+    """The folder under --out for each checkpoint: its file's stem, or, where stems repeat (two runs'
+    `model_0001000`), as many of its parent folders as tell them apart (`m5-snapshots-model_0001000`)."""
+    keys = [path.resolve().with_suffix("").parts for path in checkpoints]
+    names = []
+    for parts in keys:
+        k = 1
+        while k < len(parts) and sum(other[-k:] == parts[-k:] for other in keys) > 1:
+            k += 1
+        names.append("-".join(parts[-k:]))
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: evaluate every checkpoint, then write the table and the plot."""
     p = argparse.ArgumentParser(prog="python -m train.curve", description=__doc__,
@@ -69,10 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--full", action="store_true", help="full evaluation sizes instead of --quick")
     args, evaluate_args = p.parse_known_args(argv)
+    if len({c.resolve() for c in args.checkpoints}) < len(args.checkpoints):
+        p.error("a checkpoint is given twice")
     rows = []
-    for i, ckpt in enumerate(args.checkpoints):
+    for i, (ckpt, name) in enumerate(zip(args.checkpoints, output_names(args.checkpoints), strict=True)):
         print(f"[{i + 1}/{len(args.checkpoints)}] {ckpt}", file=sys.stderr)
-        out = args.out / ckpt.stem
+        out = args.out / name
         code = evaluate.main([str(ckpt), "--out", str(out), "--no-progress", *([] if args.full else ["--quick"]),
                               *evaluate_args])
         if code:
