@@ -26,7 +26,9 @@ import torch
 from biglearn.inference import pick_device
 from biglearn.presets import preset
 from train.loop import Trainer
+from train.report import table
 
+from .machine import machine_info
 from .measure import count_flops, summarise, time_calls
 from .training import make_trainer
 
@@ -60,8 +62,8 @@ def time_mode(trainer: Trainer, mode: str, *, device: torch.device, warmup: int,
 
 def measure_preset(name: str, *, device: torch.device, batch: int | None, warmup: int, reps: int) -> dict[str, Any]:
     """Step time per mode (p50 over `reps` steps after `warmup`), counted FLOPs and the steps' finiteness."""
-    config = preset(name).config
-    batch = batch or preset(name).recipe.batch_size
+    chosen = preset(name)
+    config, batch = chosen.config, batch or chosen.recipe.batch_size
     row: dict[str, Any] = {"preset": name, "batch": batch, "tokens": config.model.num_patches}
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(config, batch, device, Path(tmp))
@@ -75,18 +77,15 @@ def measure_preset(name: str, *, device: torch.device, batch: int | None, warmup
     return row
 
 
-def report(rows: list[dict[str, Any]], device: torch.device) -> str:
-    """The rows as a markdown table."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    lines = [f"training step by precision on {name} (torch {torch.__version__}); p50 step time, counted FLOPs",
-             "", "| preset | batch | GFLOP/step | fp32 s | tf32 s (×) | bf16 s (×) | bf16 TFLOP/s | bf16 finite |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for r in rows:
-        lines.append(f"| {r['preset']} | {r['batch']} | {r['flops_per_step'] / 1e9:.1f} | {r['fp32']['step_s']:.4f} | "
-                     f"{r['tf32']['step_s']:.4f} ({r['tf32']['speedup']:.2f}) | "
-                     f"{r['bf16']['step_s']:.4f} ({r['bf16']['speedup']:.2f}) | {r['bf16']['tflops_per_s']:.1f} | "
-                     f"{'yes' if r['bf16']['losses_finite'] else 'NO'} |")
-    return "\n".join(lines)
+HEADER = ("preset", "batch", "GFLOP/step", "fp32 s", "tf32 s (×)", "bf16 s (×)", "bf16 TFLOP/s", "bf16 finite")
+
+
+def cells(r: dict[str, Any]) -> list[str]:
+    """One preset's row of the table, as text."""
+    return [r["preset"], str(r["batch"]), f"{r['flops_per_step'] / 1e9:.1f}", f"{r['fp32']['step_s']:.4f}",
+            f"{r['tf32']['step_s']:.4f} ({r['tf32']['speedup']:.2f})",
+            f"{r['bf16']['step_s']:.4f} ({r['bf16']['speedup']:.2f})", f"{r['bf16']['tflops_per_s']:.1f}",
+            "yes" if r["bf16"]["losses_finite"] else "NO"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = p.parse_args(argv)
     device = pick_device(args.device)
+    machine = machine_info(device)
     rows = []
     for name in args.presets:
         rows.append(measure_preset(name, device=device, batch=args.batch, warmup=args.warmup, reps=args.reps))
-        print(report(rows[-1:], device).splitlines()[-1], flush=True)  # each row as it comes: a long run shows progress
+        print(table(HEADER, [cells(rows[-1])])[-1], flush=True)  # each row as it comes: a long run shows progress
         if args.out:  # rewritten after every preset, so a run stopped early keeps what it measured
-            args.out.write_text(json.dumps({"device": str(device), "torch": torch.__version__, "rows": rows}, indent=1))
-    print(report(rows, device))
+            args.out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    print(f"training step by precision on {machine.get('gpu', machine['cpu'])} (torch {machine['torch']}); "
+          "p50 step time, counted FLOPs\n")
+    print("\n".join(table(HEADER, [cells(r) for r in rows])))
     return 0
 
 
