@@ -45,10 +45,10 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def matmul_flops(device: torch.device, size: int, reps: int) -> dict[str, float]:
-    """Sustained fp32 FLOP/s of (size x size) @ (size x size) on every thread: the median call, and the best."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def matmul_flops(device: torch.device, size: int, reps: int, dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    """Sustained FLOP/s of (size x size) @ (size x size) in `dtype` on every thread: the median call, and the best."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     samples = time_calls(lambda: torch.mm(a, b), warmup=2, reps=reps, device=device)
     flops = 2.0 * size**3
     return {"size": size, "flops_per_s": flops / summarise(samples).p50, "best_flops_per_s": flops / min(samples)}

@@ -7,7 +7,7 @@ steps stayed finite.
 
 - fp32: `torch.set_float32_matmul_precision("highest")` (the trainer's default);
 - tf32: `"high"` (fp32 storage, TF32 tensor-core matmuls on CUDA);
-- bf16: fp32 weights under `torch.autocast(dtype=torch.bfloat16)` (matmuls and attention in bf16).
+- bf16: the trainer's `--precision bf16` (biglearn.precision: fp32 weights under bf16 autocast, static shapes).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from biglearn.inference import pick_device
+from biglearn.precision import bf16_support
 from biglearn.presets import preset
 from train.loop import Trainer
 from train.report import table
@@ -37,24 +38,23 @@ GPU_PRESETS = ("mnist", "celeba64", "folder-64", "mnist-cpu")
 
 
 @contextlib.contextmanager
-def precision(mode: str, device: torch.device) -> Iterator[None]:
-    """Run the body in one of MODES; the float32 matmul precision is restored afterwards."""
+def precision(mode: str) -> Iterator[None]:
+    """Run the body with the float32 matmul precision of one of MODES; restored afterwards."""
     if mode not in MODES:
         raise ValueError(f"unknown precision {mode!r}; known: {', '.join(MODES)}")
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("high" if mode == "tf32" else "highest")
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if mode == "bf16" else contextlib.nullcontext()
     try:
-        with autocast:
-            yield
+        yield
     finally:
         torch.set_float32_matmul_precision(before)
 
 
 def time_mode(trainer: Trainer, mode: str, *, device: torch.device, warmup: int, reps: int) -> dict[str, Any]:
-    """p50 step time of `trainer` in one of MODES, and whether every loss of those steps was finite."""
+    """p50 step time of `trainer` (built for `mode`'s precision) in one of MODES, and whether every loss of those
+    steps was finite."""
     losses: list[dict[str, float]] = []
-    with precision(mode, device):
+    with precision(mode):
         samples = time_calls(lambda: losses.append(trainer.train_step()), warmup=warmup, reps=reps, device=device)
     return {"step_s": summarise(samples).p50,
             "losses_finite": all(math.isfinite(v) for terms in losses for v in terms.values())}
@@ -66,13 +66,15 @@ def measure_preset(name: str, *, device: torch.device, batch: int | None, warmup
     config, batch = chosen.config, batch or chosen.recipe.batch_size
     row: dict[str, Any] = {"preset": name, "batch": batch, "tokens": config.model.num_patches}
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(config, batch, device, Path(tmp))
-        row["flops_per_step"] = count_flops(trainer.train_step)  # doubles as the first warm-up step
-        for mode in MODES:
+        modes = MODES if bf16_support(device)[0] else MODES[:2]  # no native bf16: nothing to time
+        trainers = {p: make_trainer(config, batch, device, Path(tmp), p) for p in ("fp32", "bf16") if p in modes}
+        row["flops_per_step"] = count_flops(trainers["fp32"].train_step)  # doubles as the first warm-up step
+        for mode in modes:
+            trainer = trainers["bf16" if mode == "bf16" else "fp32"]
             row[mode] = time_mode(trainer, mode, device=device, warmup=warmup, reps=reps)
             row[mode] |= {"images_per_s": batch / row[mode]["step_s"],
                           "tflops_per_s": row["flops_per_step"] / row[mode]["step_s"] / 1e12}
-    for mode in MODES[1:]:
+    for mode in modes[1:]:
         row[mode]["speedup"] = row["fp32"]["step_s"] / row[mode]["step_s"]
     return row
 
@@ -81,11 +83,13 @@ HEADER = ("preset", "batch", "GFLOP/step", "fp32 s", "tf32 s (×)", "bf16 s (×)
 
 
 def cells(r: dict[str, Any]) -> list[str]:
-    """One preset's row of the table, as text."""
+    """One preset's row of the table, as text ("-" for bf16 where the device has none)."""
+    bf16 = r.get("bf16")
     return [r["preset"], str(r["batch"]), f"{r['flops_per_step'] / 1e9:.1f}", f"{r['fp32']['step_s']:.4f}",
             f"{r['tf32']['step_s']:.4f} ({r['tf32']['speedup']:.2f})",
-            f"{r['bf16']['step_s']:.4f} ({r['bf16']['speedup']:.2f})", f"{r['bf16']['tflops_per_s']:.1f}",
-            "yes" if r["bf16"]["losses_finite"] else "NO"]
+            f"{bf16['step_s']:.4f} ({bf16['speedup']:.2f})" if bf16 else "-",
+            f"{bf16['tflops_per_s']:.1f}" if bf16 else "-",
+            ("yes" if bf16["losses_finite"] else "NO") if bf16 else "-"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,8 @@ TOKEN_EXPONENT_GOAL = 1.0  # training cost per image grows at most linearly in t
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the performance issue: the measured value, the goal and whether it is met
     (None where this run did not measure it, e.g. --quick trains at a smaller batch)."""
-    train = next((r for r in results["training"]["rows"] if r["preset"] == "mnist-cpu" and r["batch"] == 64), None)
+    train = next((r for r in results["training"]["rows"] if r["preset"] == "mnist-cpu" and r["batch"] == 64
+                  and r.get("precision", "fp32") == "fp32"), None)
     complete = results["inference"]["workloads"]["complete_1x8"]
     exponent = results["scaling"]["tokens"]["time_exponent"]
 
@@ -55,11 +56,17 @@ def render(results: dict[str, Any]) -> str:
            f"{lim['matmul']['size']}^2 calls; best {lim['matmul']['best_flops_per_s'] / 1e9:.1f}), copy "
            f"{lim['copy']['bytes_per_s'] / 1e9:.1f} GB/s; MFU below = counted FLOPs / time / "
            f"{lim['peak_flops_per_s'] / 1e9:.1f} GFLOP/s", ""]
+    if "matmul_bf16" in lim:
+        out[-1:-1] = [f"bf16 matmul {lim['matmul_bf16']['flops_per_s'] / 1e9:.1f} GFLOP/s: the peak of the bf16 "
+                      "rows' MFU"]
     tr = results["training"]
-    out += ["training: one full big-learning step (both objectives, R1 amortised at its interval)",
-            table(["preset", "tokens", "batch", "step s", "img/s", "GFLOP/step", "MFU", "peak MiB"],
-                  [[r["preset"], r["tokens"], r["batch"], r["step_s"], r["images_per_s"], r["flops_per_step"] / 1e9,
-                    r["mfu"], r["peak_mem_mib"]] for r in tr["rows"]])]
+    out += ["training: one full big-learning step (both objectives, R1 amortised at its interval); bf16 rows: "
+            "--precision bf16, x = fp32 step time / bf16 step time, measured back to back",
+            table(["preset", "precision", "tokens", "batch", "step s", "img/s", "x fp32", "GFLOP/step", "MFU",
+                   "peak MiB"],
+                  [[r["preset"], r.get("precision", "fp32"), r["tokens"], r["batch"], r["step_s"], r["images_per_s"],
+                    r.get("speedup", 1.0), r["flops_per_step"] / 1e9, r["mfu"], r["peak_mem_mib"]]
+                   for r in tr["rows"]])]
     out += [f"  skipped {s['preset']}: {s['reason']}" for s in tr["skipped"]]
     inf = results["inference"]
     out += ["", f"inference ({inf['model']})",

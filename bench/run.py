@@ -16,6 +16,7 @@ import torch
 
 import biglearn
 from biglearn.inference import pick_device
+from biglearn.precision import bf16_support
 from biglearn.presets import PRESETS, get_preset
 
 from .inference import bench_inference, load_model
@@ -72,24 +73,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def limits(plan: Plan, device: torch.device) -> dict[str, Any]:
-    return {"matmul": matmul_flops(device, plan.matmul_size, plan.limit_reps),
-            "copy": memory_bandwidth(device, plan.copy_mib, plan.limit_reps)}
+    """The fp32 matmul peak (and the bf16 one where the device has native bf16) and the copy bandwidth."""
+    out = {"matmul": matmul_flops(device, plan.matmul_size, plan.limit_reps),
+           "copy": memory_bandwidth(device, plan.copy_mib, plan.limit_reps)}
+    if bf16_support(device)[0]:
+        out["matmul_bf16"] = matmul_flops(device, plan.matmul_size, plan.limit_reps, torch.bfloat16)
+    return out
 
 
-def training(plan: Plan, device: torch.device, peak: float) -> dict[str, Any]:
-    """Every preset of the plan that fits the machine, at the plan's batch."""
+def training(plan: Plan, device: torch.device, peaks: dict[str, float]) -> dict[str, Any]:
+    """Every preset of the plan that fits the machine, at the plan's batch, in each precision of `peaks`
+    (back to back, so the ratio is measured under one load); MFU against the matching matmul peak."""
     rows, skipped = [], []
     for name in plan.presets:
         progress(f"training: {name}")
         config = get_preset(name)
-        fits, predicted = preset_fits(config, batch=plan.train_batch, device=device, peak_flops=peak,
+        fits, predicted = preset_fits(config, batch=plan.train_batch, device=device, peak_flops=peaks["fp32"],
                                       budget_s=plan.step_budget_s)
         if not fits:
             skipped.append({"preset": name, "predicted_step_s": predicted,
                             "reason": f"a step at batch {plan.train_batch} would take ~{predicted:.0f} s here"})
             continue
-        rows.append({"preset": name, **measure_step(config, batch=plan.train_batch, steps=plan.train_steps,
-                                                    device=device, peak_flops=peak)})
+        for precision, peak in peaks.items():
+            rows.append({"preset": name, **measure_step(config, batch=plan.train_batch, steps=plan.train_steps,
+                                                        device=device, peak_flops=peak, precision=precision)})
+            if precision != "fp32":
+                rows[-1]["speedup"] = rows[-2]["step_s"] / rows[-1]["step_s"]
     return {"rows": rows, "skipped": skipped}
 
 
@@ -122,7 +131,8 @@ def run(plan: Plan, device: torch.device, checkpoint: str | None, quick: bool) -
     model, source = load_model(checkpoint, device)
     results["inference"] = {"model": source, "workloads": bench_inference(
         model, warmup=plan.inference_warmup, reps=plan.inference_reps, peak_flops=peak)}
-    results["training"] = training(plan, device, peak)
+    peaks = {"fp32": peak, **({"bf16": first["matmul_bf16"]["flops_per_s"]} if "matmul_bf16" in first else {})}
+    results["training"] = training(plan, device, peaks)
     progress("scaling with tokens and batch")
     scaling_config = get_preset(plan.scaling_preset)
     results["scaling"] = {

@@ -36,19 +36,22 @@ def synthetic_dataset(config: BigLearnConfig, n: int = 256) -> Dataset:
     return Dataset(images, labels, None, m.num_classes, "synthetic")
 
 
-def make_trainer(config: BigLearnConfig, batch: int, device: torch.device, out_dir: Path) -> Trainer:
-    """A Trainer on synthetic data (nothing is written to `out_dir` unless it checkpoints)."""
-    return Trainer(config, TrainConfig(batch_size=batch, data="synthetic"), synthetic_dataset(config),
-                   out_dir, device)
+def make_trainer(config: BigLearnConfig, batch: int, device: torch.device, out_dir: Path,
+                 precision: str = "fp32") -> Trainer:
+    """A Trainer on synthetic data computing in `precision` (nothing is written to `out_dir` unless it
+    checkpoints)."""
+    return Trainer(config, TrainConfig(batch_size=batch, data="synthetic", precision=precision),
+                   synthetic_dataset(config), out_dir, device)
 
 
 def measure_step(config: BigLearnConfig, *, batch: int, steps: int, device: torch.device,
-                 peak_flops: float) -> dict[str, Any]:
-    """Step time (R1 amortised), images/s, counted FLOPs, MFU and peak memory of one training step."""
+                 peak_flops: float, precision: str = "fp32") -> dict[str, Any]:
+    """Step time (R1 amortised), images/s, counted FLOPs, MFU (against `peak_flops`, the matmul peak in the same
+    precision) and peak memory of one training step in `precision`."""
     r1_on = config.loss.r1_gamma > 0
     interval = config.loss.r1_interval if r1_on else 1
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(config, batch, device, Path(tmp))
+        trainer = make_trainer(config, batch, device, Path(tmp), precision)
         # step 0 evaluates R1 (when on), step 1 does not; counting them doubles as the warm-up
         first = count_flops(trainer.train_step)
         plain_flops = count_flops(trainer.train_step) if interval > 1 else first
@@ -63,6 +66,7 @@ def measure_step(config: BigLearnConfig, *, batch: int, steps: int, device: torc
     t_r1 = summarise(times[True]).p50 if times[True] else t_plain
     step_s = ((interval - 1) * t_plain + t_r1) / interval
     return {
+        "precision": precision,
         "tokens": config.model.num_patches, "image_size": config.model.height, "patch_size": config.model.patch_size,
         "batch": batch, "steps_timed": len(times[False]) + len(times[True]), "step_s": step_s,
         "plain_step_s": t_plain, "r1_step_s": t_r1, "r1_interval": interval, "images_per_s": batch / step_s,

@@ -59,4 +59,4 @@ class UniversalDiscriminator(nn.Module):
         x = torch.cat([cls, x], dim=1)
         mask = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=x.device), visible], dim=1)
         x = self.blocks(x, mask)
-        return self.head(self.norm(x[:, 0])).squeeze(1)
+        return self.head(self.norm(x[:, 0])).squeeze(1).float()  # fp32 logits for the losses, also under bf16

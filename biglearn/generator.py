@@ -35,6 +35,7 @@ class UniversalGenerator(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = c = config
+        self.static_shapes = False  # encode every patch slot, not just the batch's largest |S| (precision.py)
         n = c.num_patches
         # G-Encoder
         self.patch_embed = nn.Linear(c.patch_dim, c.enc_dim)
@@ -75,7 +76,7 @@ class UniversalGenerator(nn.Module):
     def encode(self, patches: torch.Tensor, source: torch.Tensor, labels: torch.Tensor | None) -> Encoded:
         """Encode source patches (B, L, P) selected by `source` (B, L); labels (B,) with -1 = none."""
         b, n, _ = patches.shape
-        k = int(source.sum(1).max()) if source.numel() else 0
+        k = n if self.static_shapes else (int(source.sum(1).max()) if source.numel() else 0)
         # source positions first, in raster order (stable sort of "not source")
         index = (~source).to(torch.uint8).argsort(dim=1, stable=True)[:, :k]  # (B, k)
         valid = torch.arange(k, device=source.device) < source.sum(1, keepdim=True)
@@ -139,4 +140,4 @@ class UniversalGenerator(nn.Module):
         if self.config.cls_pool == "mean":
             valid = enc.valid[..., None].to(enc.tokens.dtype)
             summary = (summary + (enc.tokens * valid).sum(1)) / (1.0 + valid.sum(1))
-        return self.classifier(summary)
+        return self.classifier(summary).float()

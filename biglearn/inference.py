@@ -27,6 +27,7 @@ from .config import FORMAT_VERSION, BigLearnConfig, ModelConfig
 from .generator import UniversalGenerator
 from .masks import check_masks, flatten_mask
 from .patches import from_model_range, patch_to_pixel_mask, to_model_range
+from .precision import autocast, bf16_support, resolve, set_static_shapes
 
 NEUTRAL = 0.5
 MAX_SEED = 2**63 - 1
@@ -37,6 +38,15 @@ def pick_device(device: str | torch.device | None) -> torch.device:
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def inference_precision(requested: str, device: torch.device) -> str:
+    """The precision a model samples in: "auto" is bf16 on CUDA devices that have it and fp32 on CPUs (small
+    batches of new sizes, where bf16 kernels cost more to build than they save); "bf16" where the device has it
+    natively (ValueError elsewhere)."""
+    if requested == "auto":
+        return "bf16" if device.type == "cuda" and bf16_support(device)[0] else "fp32"
+    return resolve(requested, device).precision
 
 
 def seed_noise(seeds: Sequence[int], noise_dim: int) -> torch.Tensor:
@@ -64,9 +74,11 @@ class BigLearnModel:
     """A trained universal generator ready for inference (EMA weights + config)."""
 
     def __init__(self, generator: UniversalGenerator, config: BigLearnConfig, info: dict[str, Any] | None = None,
-                 device: str | torch.device | None = None, batch_limit: int = 256) -> None:
+                 device: str | torch.device | None = None, batch_limit: int = 256, precision: str = "auto") -> None:
         self.device = pick_device(device)
+        self.precision = inference_precision(precision, self.device)
         self.generator = generator.to(self.device).eval()
+        set_static_shapes(self.generator, self.precision == "bf16")
         self.full_config = config
         self.info = info or {}
         self.batch_limit = batch_limit
@@ -132,9 +144,7 @@ class BigLearnModel:
         return labels.long()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.precision, self.device)
 
     # --- the API ------------------------------------------------------------------------------
 
@@ -224,14 +234,15 @@ def save(path: str | Path, generator: UniversalGenerator, config: BigLearnConfig
 
 
 def load(path_or_hub_id: str | Path, device: str | torch.device | None = None,
-         max_parameters: int = DEFAULT_MAX_PARAMETERS) -> BigLearnModel:
+         max_parameters: int = DEFAULT_MAX_PARAMETERS, precision: str = "auto") -> BigLearnModel:
     """Load an inference checkpoint into a ready `BigLearnModel`.
 
     `path_or_hub_id`: a local .safetensors file, or a Hugging Face Hub id `user/repo` (file
     `model.safetensors`) or `user/repo/file.safetensors`. `device`: None/"auto" (CUDA if available),
-    "cpu", "cuda", ... Raises `CheckpointError` (a ValueError) naming the problem for a missing,
-    truncated or non-biglearn file, an unknown format version, a config out of range, a generator of more
-    than `max_parameters` parameters, tensors that don't match the config, or non-finite weights; all of it
+    "cpu", "cuda", ... `precision`: "auto" (bf16 on CUDA, fp32 on a CPU), "fp32", or "bf16" where the device has
+    it natively (sources stay exact copies in every precision). Raises `CheckpointError` (a ValueError) naming
+    the problem for a missing, truncated or non-biglearn file, an unknown format version, a config out of range,
+    a generator of more than `max_parameters` parameters, tensors that don't match the config, or non-finite weights; all of it
     is checked from the file's header before the network is built. `m.format_version` says which format the
     file was written in (older ones are migrated on load).
 
@@ -248,6 +259,6 @@ def load(path_or_hub_id: str | Path, device: str | torch.device | None = None,
     generator = UniversalGenerator(config.model)
     check_state_dict(generator, state, str(path))
     generator.load_state_dict(state)
-    model = BigLearnModel(generator, config, info, device)
+    model = BigLearnModel(generator, config, info, device, precision=precision)
     model.format_version = format_version(path)
     return model

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .precision import attention
 
 BUCKET_STEP = 8  # masked Transformer calls pad each sample to a multiple of this many tokens
 
@@ -24,7 +25,7 @@ class Attention(nn.Module):
         # into the layout the qkv Linear needs (no extra copy)
         q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(b, n, 3, self.heads, d // self.heads).unbind(2))
         mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, N), True = attend
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = attention(q, k, v, mask)
         return self.proj(y.transpose(1, 2).reshape(b, n, d))
 
 
@@ -50,16 +51,23 @@ class Transformer(nn.Module):
     With a key mask, each sample runs on its valid tokens only, padded up to the next multiple of
     `BUCKET_STEP` (`length_buckets`): the same outputs as padding every sample to N, without most of
     the wasted work, and a sample's padding depends on its own length only, not on its batch.
-    Outputs at masked positions are zero (nothing may read them).
+    Outputs at masked positions are zero (nothing may read them). With `static_shapes` on
+    (`biglearn.precision.set_static_shapes`) every call runs at the full length N instead: the same outputs,
+    shapes that never change (bf16 kernels and GPUs want that).
     """
 
     def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.static_shapes = False
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
                 inject: torch.Tensor | None = None) -> torch.Tensor:
-        if key_mask is None or bool(key_mask.all()):
+        if key_mask is None:
+            return self.run(x, None, inject)
+        if self.static_shapes:
+            return self.run(x, key_mask, inject) * key_mask[..., None]
+        if bool(key_mask.all()):
             return self.run(x, None, inject)
         lengths = key_mask.sum(1)
         slots = (~key_mask).to(torch.uint8).argsort(dim=1, stable=True)  # (B, N): valid tokens first, in order

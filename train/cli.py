@@ -14,6 +14,7 @@ import torch
 from biglearn.checkpoint import RESUME_KIND, CheckpointError, file_kind, load_inference, load_resume
 from biglearn.cli import run_main
 from biglearn.config import CLS_POOLS, OBJECTIVES, BigLearnConfig, LossConfig
+from biglearn.precision import PRECISIONS, probe_shape, resolve
 from biglearn.presets import REGISTRY, Recipe, get_preset
 
 from .config import FIELD_DEFAULTS, TrainConfig, parse_duration
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many steps (0 = no limit)")
     p.add_argument("--time-budget", default="0", help="stop after this much training time, e.g. 1h30m (0 = none)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--precision", default=FIELD_DEFAULTS["precision"], choices=PRECISIONS,
+                   help="compute precision: bf16 (autocast over fp32 weights, optimiser, EMA and losses) where the "
+                        "device has it natively; auto = bf16 on CUDA and on CPUs where a bf16 matmul of the model's "
+                        "shape measures >= 2.5x fp32, else fp32 (the first output line says which and why)")
     p.add_argument("--data-root", type=Path, default=Path("~/.cache/biglearn/data").expanduser(),
                    help="where torchvision datasets are downloaded")
     p.add_argument("--missing-rate", type=float, default=FIELD_DEFAULTS["missing_rate"],
@@ -188,7 +193,8 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
                             holdout=args.holdout, init_from=str(args.init_from or ""),
                             checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                             sample_every=args.sample_every, probe_every=args.probe_every,
-                            keep_every=args.keep_every, progress_every=args.progress_every, **train_kw)
+                            keep_every=args.keep_every, progress_every=args.progress_every,
+                            precision=args.precision, **train_kw)
     except ValueError as exc:
         raise ValueError(in_flags(str(exc))) from None
     return config, train
@@ -271,6 +277,10 @@ def run_training(args: argparse.Namespace) -> dict:
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.rank % torch.cuda.device_count())
     preset = get_preset(args.preset).model
+    batch = args.batch_size or REGISTRY[args.preset].recipe.batch_size
+    precision = resolve(args.precision, device, shape=probe_shape(preset, batch))  # before any data is read
+    if dist.is_main:
+        print(f"precision: {precision.precision} ({precision.reason})", file=sys.stderr, flush=True)
     dataset = load_source(args.data, height=preset.height, width=preset.width, channels=preset.channels,
                           grid=preset.grid, data_root=args.data_root)
     num_classes = dataset.num_classes if preset.num_classes else 0
@@ -307,7 +317,7 @@ def run_training(args: argparse.Namespace) -> dict:
                                 "options (a run's recipe cannot change half-way; start a new --out for another)")
     init = None if args.resume or not train.init_from else warm_start(Path(train.init_from), config, train)
     args.out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, train, dataset, args.out, device, dist)
+    trainer = Trainer(config, train, dataset, args.out, device, dist, precision)
     if args.resume:
         trainer.resume(resume_path)
     elif init is not None:

@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from biglearn.precision import PRECISIONS
 from biglearn.presets import Recipe
 
 
@@ -29,6 +30,8 @@ class TrainConfig(Recipe):
     probe_every: int = 500
     keep_every: int = 0  # 0 = keep no snapshots of the inference file
     progress_every: float = 30.0  # seconds between progress lines when stderr is not a terminal (0 = none)
+    # compute precision asked for (biglearn.precision): auto, fp32 or bf16; the one used is in the metrics log
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -43,6 +46,8 @@ class TrainConfig(Recipe):
         for name in ("beta1", "beta2", "ema_decay"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"TrainConfig.{name} must lie in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not (math.isfinite(self.ema_rampup) and 0.0 <= self.ema_rampup <= 10.0):
             raise ValueError("TrainConfig.ema_rampup must lie in [0, 10] (0 = off; StyleGAN2-ADA uses 0.05)")
         if not 0.0 <= self.lr_decay <= 1.0:

@@ -39,6 +39,7 @@ from biglearn.generator import UniversalGenerator
 from biglearn.inference import BigLearnModel
 from biglearn.masks import Tasks, joint_only, sample_tasks
 from biglearn.patches import to_model_range
+from biglearn.precision import Choice, autocast, full_precision, probe_shape, resolve, set_static_shapes
 
 from .config import TrainConfig
 from .data import Dataset
@@ -135,17 +136,24 @@ class Trainer:
     """Owns the models, optimisers, EMA and the run directory of one training run."""
 
     def __init__(self, config: BigLearnConfig, train: TrainConfig, dataset: Dataset, out_dir: Path,
-                 device: torch.device, dist: DistInfo = DistInfo()) -> None:
+                 device: torch.device, dist: DistInfo = DistInfo(), precision: Choice | None = None) -> None:
         self.config, self.train, self.data, self.out = config, train, dataset, Path(out_dir)
         self.device, self.dist = device, dist
+        self.precision = precision or resolve(train.precision, device,
+                                              shape=probe_shape(config.model, train.batch_size))
         if device.type == "cpu":  # index backward accumulates in thread order otherwise: resume must be exact
             torch.use_deterministic_algorithms(True, warn_only=True)
+            # ...but its NaN-filling of every new tensor is a debugging aid that costs 7% of a step
+            torch.utils.deterministic.fill_uninitialized_memory = False
         torch.manual_seed(train.seed)  # identical initial weights on every rank
         self.G = UniversalGenerator(config.model).to(device)
         self.D = UniversalDiscriminator(config.model).to(device)
         broadcast_parameters(self.G, dist)
         broadcast_parameters(self.D, dist)
         self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        # fixed shapes for bf16 kernels and GPUs; fp32 on a CPU keeps the length buckets (and its exact past)
+        for module in (self.G, self.D, self.ema):
+            set_static_shapes(module, self.precision.precision == "bf16" or device.type == "cuda")
         self.opt_g = adamw(self.G, train.lr_g, train, device)
         self.opt_d = adamw(self.D, train.lr_d, train, device)
         self.step = 0
@@ -215,10 +223,11 @@ class Trainer:
                              has_label=has_label, device=self.device)
         if cfg.loss.objective == "joint":
             tasks = joint_only(tasks, observed)
-        if cfg.loss.adversarial:
-            terms = self._adversarial_step(images, labels, observed, tasks)
-        else:
-            terms = self._direct_step(images, labels, observed, tasks)
+        with autocast(self.precision.precision, self.device):
+            if cfg.loss.adversarial:
+                terms = self._adversarial_step(images, labels, observed, tasks)
+            else:
+                terms = self._direct_step(images, labels, observed, tasks)
         with torch.no_grad():
             torch._foreach_lerp_(list(self.ema.parameters()), list(self.G.parameters()),
                                  1.0 - ema_decay(self.train, self.ema_offset + self.step))
@@ -238,7 +247,8 @@ class Trainer:
         d_terms = obj.discriminator_losses(self.D, real, seen.detach(), tasks, labels, cfg.loss)
         d_loss = d_terms["d_total"]
         if cfg.loss.r1_gamma > 0 and self.step % cfg.loss.r1_interval == 0:
-            d_terms["r1"] = obj.r1_penalty(self.D, real, tasks, labels, cfg.loss, scale=cfg.loss.r1_interval)
+            with full_precision(self.device):  # a double backward: fp32, like every loss
+                d_terms["r1"] = obj.r1_penalty(self.D, real, tasks, labels, cfg.loss, scale=cfg.loss.r1_interval)
             d_loss = d_loss + d_terms["r1"]
         self._check_finite(d_terms)
         self.opt_d.zero_grad(set_to_none=True)
@@ -291,6 +301,7 @@ class Trainer:
                 "steps": self.step, "images_seen": self.step * self.train.batch_size * self.dist.world_size,
                 "train_seconds": round(self.elapsed, 1), "commit": self.commit,
                 "train_config": asdict(self.train), "world_size": self.dist.world_size,
+                "precision": self.precision.precision,
                 **({"init": self.init, **lineage_totals(self.step, self.elapsed, self.init)} if self.init else {})}
 
     @property
@@ -356,6 +367,7 @@ class Trainer:
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         state = {"step": self.step, "elapsed": self.elapsed, "train_config": asdict(self.train),
+                 "precision": self.precision.precision,
                  "opt_g_groups": groups_g, "opt_d_groups": groups_d, "init": self.init}
         save_resume(self.out / RESUME_FILE, tensors, self.config, state)
 
@@ -503,6 +515,7 @@ class Trainer:
                     now = time.monotonic()
                     ips = n_sum * t.batch_size * self.dist.world_size / max(now - window_start, 1e-9)
                     record = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "images_per_s": round(ips, 1),
+                              "precision": self.precision.precision,
                               **{k: round(v / n_sum, 5) for k, v in sums.items()}}
                     if self.dist.enabled:
                         record["ranks_in_sync"] = self.ranks_in_sync()
