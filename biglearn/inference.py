@@ -242,9 +242,9 @@ def load(path_or_hub_id: str | Path, device: str | torch.device | None = None,
     "cpu", "cuda", ... `precision`: "auto" (bf16 on CUDA, fp32 on a CPU), "fp32", or "bf16" where the device has
     it natively (sources stay exact copies in every precision). Raises `CheckpointError` (a ValueError) naming
     the problem for a missing, truncated or non-biglearn file, an unknown format version, a config out of range,
-    a generator of more than `max_parameters` parameters, tensors that don't match the config, or non-finite weights; all of it
-    is checked from the file's header before the network is built. `m.format_version` says which format the
-    file was written in (older ones are migrated on load).
+    a generator of more than `max_parameters` parameters, tensors that don't match the config, or non-finite
+    weights; all of it is checked from the file's header before the network is built. `m.format_version` says
+    which format the file was written in (older ones are migrated on load).
 
     The returned object offers:
       m.config                       the ModelConfig (image size, channels, patch size, grid, classes, widths)

@@ -142,3 +142,15 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
         with torch.autocast("cpu", enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask).to(q.dtype)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def compile_available(device: torch.device) -> tuple[bool, str]:
+    """Whether torch.compile runs on `device`: compiles and calls a two-op function once (a C++ compiler is
+    needed on a CPU, Triton on a GPU); returns (ok, the reason it cannot)."""
+    try:
+        fn = torch.compile(lambda x: torch.nn.functional.gelu(x) * 2, dynamic=False)
+        fn(torch.ones(4, device=device))
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot compile here", reported by name
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no message'}"
+    return True, ""
+

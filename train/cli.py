@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute precision: bf16 (autocast over fp32 weights, optimiser, EMA and losses) where the "
                         "device has it natively; auto = bf16 on CUDA and on CPUs where a bf16 matmul of the model's "
                         "shape measures >= 2.5x fp32, else fp32 (the first output line says which and why)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile G and D for the training step (static shapes; R1 and the classifier stay "
+                        "eager). Off by default: it did not pay on the CPUs measured (docs/performance.md). "
+                        "Where torch.compile cannot run, a warning and eager training")
     p.add_argument("--data-root", type=Path, default=Path("~/.cache/biglearn/data").expanduser(),
                    help="where torchvision datasets are downloaded")
     p.add_argument("--missing-rate", type=float, default=FIELD_DEFAULTS["missing_rate"],
@@ -194,7 +198,7 @@ def build_configs(args: argparse.Namespace, num_classes: int) -> tuple[BigLearnC
                             checkpoint_every=args.checkpoint_every, log_every=args.log_every,
                             sample_every=args.sample_every, probe_every=args.probe_every,
                             keep_every=args.keep_every, progress_every=args.progress_every,
-                            precision=args.precision, **train_kw)
+                            precision=args.precision, compile=args.compile, **train_kw)
     except ValueError as exc:
         raise ValueError(in_flags(str(exc))) from None
     return config, train

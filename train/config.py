@@ -32,6 +32,7 @@ class TrainConfig(Recipe):
     progress_every: float = 30.0  # seconds between progress lines when stderr is not a terminal (0 = none)
     # compute precision asked for (biglearn.precision): auto, fp32 or bf16; the one used is in the metrics log
     precision: str = "auto"
+    compile: bool = False  # torch.compile G and D for the step (R1 and the classifier stay eager)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -39,7 +39,15 @@ from biglearn.generator import UniversalGenerator
 from biglearn.inference import BigLearnModel
 from biglearn.masks import Tasks, joint_only, sample_tasks
 from biglearn.patches import to_model_range
-from biglearn.precision import Choice, autocast, full_precision, probe_shape, resolve, set_static_shapes
+from biglearn.precision import (
+    Choice,
+    autocast,
+    compile_available,
+    full_precision,
+    probe_shape,
+    resolve,
+    set_static_shapes,
+)
 
 from .config import TrainConfig
 from .data import Dataset
@@ -151,9 +159,23 @@ class Trainer:
         broadcast_parameters(self.G, dist)
         broadcast_parameters(self.D, dist)
         self.ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        # fixed shapes for bf16 kernels and GPUs; fp32 on a CPU keeps the length buckets (and its exact past)
+        # the modules the step calls: compiled with --compile where torch.compile runs (else a warning, eager)
+        self.step_G: torch.nn.Module = self.G
+        self.step_D: torch.nn.Module = self.D
+        self.compiled = False
+        if train.compile:
+            ok, why = compile_available(device)
+            if ok:
+                self.step_G, self.step_D = torch.compile(self.G, dynamic=False), torch.compile(self.D, dynamic=False)
+                self.compiled = True
+            elif dist.is_main:
+                print(f"warning: --compile: torch.compile cannot run on {device} here ({why}); training without it",
+                      file=sys.stderr, flush=True)
+        # fixed shapes for bf16 kernels, GPUs and compiled graphs; fp32 on a CPU keeps the length buckets (and so
+        # its exact past)
+        static = self.precision.precision == "bf16" or device.type == "cuda" or self.compiled
         for module in (self.G, self.D, self.ema):
-            set_static_shapes(module, self.precision.precision == "bf16" or device.type == "cuda")
+            set_static_shapes(module, static)
         self.opt_g = adamw(self.G, train.lr_g, train, device)
         self.opt_d = adamw(self.D, train.lr_d, train, device)
         self.step = 0
@@ -238,13 +260,13 @@ class Trainer:
                           tasks: Tasks) -> dict[str, torch.Tensor]:
         """One D update and one G update through the same fakes (big learning and its joint-only case)."""
         cfg = self.config
-        fakes = obj.draw_fakes(self.G, images, tasks, labels, cfg.loss)  # G copies its sources unshifted
+        fakes = obj.draw_fakes(self.step_G, images, tasks, labels, cfg.loss)  # G copies its sources unshifted
         real, seen = images, fakes  # what D sees: with augmentation, real and fakes shifted alike
         if self.train.augment_shift:
             shifts = random_shifts(images.shape[0], self.train.augment_shift, images.device)
             real, seen = obj.shift_alike(images, fakes, shifts)
         # discriminator
-        d_terms = obj.discriminator_losses(self.D, real, seen.detach(), tasks, labels, cfg.loss)
+        d_terms = obj.discriminator_losses(self.step_D, real, seen.detach(), tasks, labels, cfg.loss)
         d_loss = d_terms["d_total"]
         if cfg.loss.r1_gamma > 0 and self.step % cfg.loss.r1_interval == 0:
             with full_precision(self.device):  # a double backward: fp32, like every loss
@@ -256,10 +278,10 @@ class Trainer:
         self._apply(self.opt_d, list(self.D.parameters()), self.train.lr_d)
         # generator, through the same fakes and the updated D
         self.D.requires_grad_(False)
-        g_terms = obj.generator_losses(self.D, seen, tasks, labels, cfg.loss)
+        g_terms = obj.generator_losses(self.step_D, seen, tasks, labels, cfg.loss)
         g_loss = g_terms["g_total"]
         if cfg.loss.diversity_weight > 0:  # on the unshifted fakes: what G drew, before D's augmentation
-            g_terms["g_div"] = obj.mode_seeking(self.G, images, fakes, tasks, labels, cfg.loss)
+            g_terms["g_div"] = obj.mode_seeking(self.step_G, images, fakes, tasks, labels, cfg.loss)
             g_loss = g_loss - cfg.loss.diversity_weight * g_terms["g_div"]
         if labels is not None and cfg.loss.label_weight > 0:
             g_terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
@@ -279,7 +301,7 @@ class Trainer:
             terms = {"label_ce": obj.supervised_loss(self.G, images, labels, observed)}
             loss = terms["label_ce"]
         else:
-            terms = {"mse": obj.mae_loss(self.G, images, tasks, labels)}
+            terms = {"mse": obj.mae_loss(self.step_G, images, tasks, labels)}
             loss = terms["mse"]
             if labels is not None and cfg.loss.label_weight > 0:
                 terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
@@ -504,6 +526,9 @@ class Trainer:
                     break
                 terms = self.train_step()
                 self.elapsed = start_elapsed + time.monotonic() - session_start
+                if self.compiled and self.step == start_step + 1 and self.dist.is_main:
+                    print(f"compiled: the first step (with compilation) took "
+                          f"{self.elapsed - start_elapsed:.1f} s", file=sys.stderr, flush=True)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
                 n_sum += 1
@@ -515,7 +540,7 @@ class Trainer:
                     now = time.monotonic()
                     ips = n_sum * t.batch_size * self.dist.world_size / max(now - window_start, 1e-9)
                     record = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "images_per_s": round(ips, 1),
-                              "precision": self.precision.precision,
+                              "precision": self.precision.precision, "compiled": self.compiled,
                               **{k: round(v / n_sum, 5) for k, v in sums.items()}}
                     if self.dist.enabled:
                         record["ranks_in_sync"] = self.ranks_in_sync()
