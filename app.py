@@ -14,6 +14,7 @@ import biglearn
 from webapp.handlers import checkpoint_provider
 from webapp.layout import build_demo, launch
 from webapp.settings import DEFAULT_CHECKPOINT
+from webapp.zerogpu import on_zero_gpu
 
 demo = build_demo(checkpoint_provider(DEFAULT_CHECKPOINT))
 
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: --allow-path {', '.join(missing)}: not a directory", file=sys.stderr)
         raise SystemExit(2)
     try:  # load now: a bad checkpoint stops here with its reason, and the first visitor does not wait
-        model = biglearn.load(args.checkpoint)
+        # (on ZeroGPU onto CUDA, before the app serves, as ZeroGPU asks; each model call then borrows a GPU)
+        model = biglearn.load(args.checkpoint, device="cuda" if on_zero_gpu() else None)
     except ValueError as exc:  # CheckpointError included: one line, exit status 2
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -95,17 +95,6 @@ class Swapped(NamedTuple):
     ood_preview: Any
 
 
-try:  # Hugging Face ZeroGPU Spaces: borrow a GPU for each model call
-    import spaces
-
-    gpu = spaces.GPU
-except ImportError:
-
-    def gpu(fn: Callable) -> Callable:
-        """No `spaces` package: run handlers as they are."""
-        return fn
-
-
 LOG = logging.getLogger("biglearn.app")
 
 

@@ -14,7 +14,7 @@ import biglearn
 from . import inputs as IN
 from . import model_slot as MS
 from . import principle
-from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, gpu, thumbnails, visible
+from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, thumbnails, visible
 from .limits import BodyLimit
 from .settings import (
     CSS,
@@ -27,6 +27,7 @@ from .settings import (
     OOD_DIGIT_CLICKS,
 )
 from .widgets import DrawingPad, PatchPainter, WholeNumber, WholeSlider
+from .zerogpu import gpu
 
 
 def build_demo(
@@ -315,7 +316,7 @@ def build_demo(
                 show_progress="hidden",
             )
         painter.change(
-            gpu(h.classify),
+            gpu(h.classify, "classify"),
             [image, painter],
             [probs, summary],
             api_name="classify",
@@ -325,23 +326,28 @@ def build_demo(
         )
 
         # wiring: model calls
-        run.click(gpu(h.complete), [image, painter, n, seed], gallery, api_name="complete", **model_event)
+        run.click(gpu(h.complete, "complete"), [image, painter, n, seed], gallery, api_name="complete",
+                  **model_event)
         reseed.click(h.new_seed, None, seed, api_name=False, queue=False).then(
-            gpu(h.complete), [image, painter, n, seed], gallery, api_name=False, **model_event
+            gpu(h.complete, "complete"), [image, painter, n, seed], gallery, api_name=False, **model_event
         )
         sweep_run.click(
-            gpu(h.sweep), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep", **model_event
+            gpu(h.sweep, "sweep"), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep",
+            **model_event
         )
         gen_run.click(
-            gpu(h.generate), [klass, target_painter, gen_n, gen_seed], gen_gallery, api_name="generate", **model_event
+            gpu(h.generate, "generate"), [klass, target_painter, gen_n, gen_seed], gen_gallery,
+            api_name="generate", **model_event
         )
 
         # API only: the samples themselves, at model resolution (README, "The app")
         raw = gr.JSON(visible=False)
         raw_complete, raw_generate = gr.Button(visible=False), gr.Button(visible=False)
-        raw_complete.click(gpu(h.complete_raw), [image, painter, n, seed], raw, api_name="complete_raw", **model_event)
+        raw_complete.click(gpu(h.complete_raw, "complete_raw"), [image, painter, n, seed], raw,
+                           api_name="complete_raw", **model_event)
         raw_generate.click(
-            gpu(h.generate_raw), [klass, target_painter, gen_n, gen_seed], raw, api_name="generate_raw", **model_event
+            gpu(h.generate_raw, "generate_raw"), [klass, target_painter, gen_n, gen_seed], raw,
+            api_name="generate_raw", **model_event
         )
 
         # wiring: out-of-domain
@@ -353,9 +359,11 @@ def build_demo(
         ood_donor.select(h.ood_click_donor, ood, ood_views, api_name=False)
         ood_digit.select(h.ood_click_digit, [ood, ood_what], ood_views, api_name=False)
         for name, button in presets.items():
-            button.click(functools.partial(h.ood_preset, name), ood, ood_views, api_name=f"ood_{name}", **model_event)
+            button.click(gpu(functools.partial(h.ood_preset, name), "ood_preset"), ood, ood_views,
+                         api_name=f"ood_{name}", **model_event)
         ood_reset.click(h.ood_clear, ood, ood_views, api_name=False)
-        ood_run.click(gpu(h.ood_complete), [ood, ood_n, ood_seed], ood_gallery, api_name="ood_complete", **model_event)
+        ood_run.click(gpu(h.ood_complete, "ood_complete"), [ood, ood_n, ood_seed], ood_gallery,
+                      api_name="ood_complete", **model_event)
 
         # wiring: checkpoints
         swapped = outputs(Swapped)

@@ -14,7 +14,21 @@ os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 BUNDLED = ASSETS / "mnist-cpu.safetensors"
-DEFAULT_CHECKPOINT = os.environ.get("BIGLEARN_CHECKPOINT", str(BUNDLED))
+CHECKPOINT_NOTE = ASSETS / "checkpoint.txt"  # written by `python -m webapp.deploy --checkpoint` into a Space
+
+
+def default_checkpoint() -> str:
+    """What the app serves: env BIGLEARN_CHECKPOINT, else the checkpoint a staged Space names in
+    assets/checkpoint.txt (a Hub id, or a path inside the Space), else the bundled file."""
+    if "BIGLEARN_CHECKPOINT" in os.environ:
+        return os.environ["BIGLEARN_CHECKPOINT"]
+    if CHECKPOINT_NOTE.is_file():
+        named = CHECKPOINT_NOTE.read_text(encoding="utf-8").strip()
+        return str(ROOT / named) if (ROOT / named).is_file() else named
+    return str(BUNDLED)
+
+
+DEFAULT_CHECKPOINT = default_checkpoint()
 DIGITS = ASSETS / "examples" / "mnist_examples.npz"
 FASHION = ASSETS / "examples" / "fashion_examples.npz"
 README = ASSETS / "README.md"  # the bundled checkpoint's model card
