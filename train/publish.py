@@ -94,8 +94,9 @@ def model_card(model: biglearn.BigLearnModel, repo_id: str, metrics: dict[str, A
     lines = [f"# {repo_id}", "",
              f"A BigLearn-GAN checkpoint (objective `{c.loss.objective}`): one universal generator p(x_T | x_S, y) "
              f"over {m.height}x{m.width}x{m.channels} images cut into a {m.grid[0]}x{m.grid[1]} grid of "
-             f"{m.patch_size}-pixel patches. It completes an image from any subset of its patches, generates from nothing or from a class, "
-             "and classifies what it is shown. Trained with biglearn's `python -m train`.", "",
+             f"{m.patch_size}-pixel patches. It completes an image from any subset of its patches, generates from "
+             "nothing or from a class, and classifies what it is shown. Trained with biglearn's `python -m train`.",
+             "",
              "## Use", "", "```python", "import biglearn", f'm = biglearn.load("{repo_id}")',
              "samples = m.complete(images, source, seeds=[0, 1, 2])   # (B, 3, C, H, W) in [0, 1], sources exact",
              "```", "", f"In the app: `python app.py --checkpoint {repo_id}`.", "",
