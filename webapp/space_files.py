@@ -33,7 +33,7 @@ TORCH = {"cpu-basic": "torch==2.14.1",  # what the project is tested with
          # project's tests run on 2.14.1, this pin was not exercised here
          "zero-gpu": "torch==2.8.0"}
 ZERO_GPU_PYTHON = "3.10.13"  # the Python ZeroGPU runs (Hub docs)
-SHORT_DESCRIPTION = "One model for every joint, conditional and marginal of image patches"
+SHORT_DESCRIPTION = "One model for every joint, conditional, marginal of patches"  # the Hub allows 60
 
 
 class SpaceError(ValueError):
