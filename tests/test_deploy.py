@@ -174,6 +174,8 @@ def test_bad_stage_folders_and_checkpoints_are_refused(fake_hub, tmp_path, capsy
     (full / "x").write_text("x")
     assert deploy.main(["you/x", "--stage", str(full)]) == 2
     assert "not empty" in capsys.readouterr().err
+    assert deploy.main(["you/x", "--stage", str(full / "x" / "inside")]) == 2  # under a file: cannot be made
+    assert "cannot write into stage folder" in capsys.readouterr().err
     broken = tmp_path / "broken.safetensors"
     broken.write_text("not a checkpoint")
     assert deploy.main(["you/x", "--stage", str(tmp_path / "s2"), "--checkpoint", str(broken)]) == 2
