@@ -1,10 +1,8 @@
 """Measurement primitives: wall-clock statistics, counted FLOPs and peak memory of a callable.
 
 Timing is warm-up then repeated calls; the summary is the median (p50), p95 and mean, so a busy
-machine's outliers move p95 but hardly the median. FLOPs come from `torch.utils.flop_counter`, with
-the CPU flash-attention kernels added (torch does not count them) and without its per-module
-attribution, whose hooks break `autograd.grad(create_graph=True)` (the R1 penalty). Peak memory is
-measured on a separate, untimed call.
+machine's outliers move p95 but hardly the median. FLOPs are counted by `train.flops` (the trainer's
+compute budgets use the same counter). Peak memory is measured on a separate, untimed call.
 """
 
 from __future__ import annotations
@@ -17,9 +15,8 @@ from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-aten = torch.ops.aten
+from train.flops import count_flops, flop_counter  # noqa: F401 - re-exported: the bench's measurement primitives
 
 
 @dataclass(frozen=True)
@@ -59,48 +56,6 @@ def time_calls(fn: Callable[[], Any], *, warmup: int, reps: int, device: torch.d
         synchronize(device)
         out.append(time.perf_counter() - start)
     return out
-
-
-# --- FLOPs -----------------------------------------------------------------------------------------
-
-def _flash_cpu(query, key, value, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_flop_count(query, key, value)
-
-
-def _flash_cpu_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_backward_flop_count(grad_out, query, key, value)
-
-
-CPU_ATTENTION_FLOPS = {
-    aten._scaled_dot_product_flash_attention_for_cpu: _flash_cpu,
-    aten._scaled_dot_product_flash_attention_for_cpu_backward: _flash_cpu_backward,
-}
-
-
-class _GlobalOnly:
-    """Stands in for FlopCounterMode's module tracker: every FLOP is attributed to "Global" only."""
-
-    parents = {"Global"}
-
-    def __enter__(self) -> _GlobalOnly:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def flop_counter() -> FlopCounterMode:
-    """A FlopCounterMode that also counts CPU flash attention and survives double backward."""
-    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
-    counter.mod_tracker = _GlobalOnly()
-    return counter
-
-
-def count_flops(fn: Callable[[], Any]) -> int:
-    """Floating-point operations (matmuls, convolutions, attention) of one call of `fn`."""
-    with flop_counter() as counter:
-        fn()
-    return counter.get_total_flops()
 
 
 # --- memory ----------------------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def test_compare_quick_writes_a_well_formed_table(tmp_path):
     assert set(results) == {"biglearn", "joint", "mae", "supervised", "nearest-neighbour"}
     text = doc.read_text()
     table = [line for line in text.splitlines() if line.startswith("| biglearn |")]
-    assert len(table) == 5  # one row in each of the five tables
+    assert len(table) == 7  # one row in each of the seven tables
     blocks, current = [], []
     for line in [*text.splitlines(), ""]:
         if line.startswith("|"):
@@ -145,7 +145,7 @@ def test_compare_quick_writes_a_well_formed_table(tmp_path):
         elif current:
             blocks.append(current)
             current = []
-    assert len(blocks) == 6 and all(len(set(b)) == 1 for b in blocks)  # verdicts + five tables, columns aligned
+    assert len(blocks) == 8 and all(len(set(b)) == 1 for b in blocks)  # verdicts + seven tables, columns aligned
     for arm in ("biglearn", "joint", "mae"):
         assert results[arm]["checkpoint_info"]["steps"] == 4
         assert 0.0 <= results[arm]["gap"]["train"]["acc@0.5"] <= 1.0
@@ -156,8 +156,46 @@ def test_compare_quick_writes_a_well_formed_table(tmp_path):
     assert "**" in text and "## Verdicts" in text
 
 
+def test_a_flops_budget_gives_every_arm_the_same_compute_and_a_scaling_row(tmp_path):
+    from train.scaling import read_rows
+
+    doc, runs = tmp_path / "claims.md", tmp_path / "runs"
+    budget = 2.0e9
+    results = compare.run(["--quick", "--runs", str(runs), "--doc", str(doc), "--data", str(DIGITS), "--test-data",
+                           str(DIGITS), "--ood-data", str(DIGITS), "--holdout", "50", "--arms", "biglearn,joint,mae",
+                           "--budget-flops", str(budget), "--precision", "fp32"])
+    rows = read_rows(tmp_path / "claims" / "scaling.json")
+    assert sorted(r["arm"] for r in rows) == ["biglearn", "joint", "mae"]
+    for row in rows:
+        per_step = json.loads((runs / row["arm"] / "flops.json").read_text())["flops_per_step"]
+        assert abs(row["steps"] * per_step - budget) <= per_step / 2 + 1  # within one step of the budget
+        assert row["budget_flops"] == budget and row["preset"] == "smoke" and row["precision"] == "fp32"
+        assert row["images"] == row["steps"] * 8 and row["train_s"] > 0
+        assert row["metrics"]["complete"]["random"]["vote_acc@0.5"] == \
+            results[row["arm"]]["complete"]["random"]["vote_acc@0.5"]
+    steps = {r["arm"]: r["steps"] for r in rows}
+    assert steps["mae"] > steps["biglearn"]  # the cheaper step gets more of them
+    assert "counted training FLOPs" in doc.read_text() and "training GFLOP" in doc.read_text()
+
+
+def test_scaling_rows_are_validated_when_read(tmp_path):
+    from train.scaling import make_row, merge_rows, read_rows
+
+    path = tmp_path / "scaling.json"
+    row = make_row("mae", "smoke", 0, 1e9, {"train_seconds": 3.0, "steps": 4, "images_seen": 32}, {"x": 1})
+    merge_rows(path, [row])
+    merge_rows(path, [{**row, "steps": 5}])  # the same run again replaces its row
+    assert [r["steps"] for r in read_rows(path)] == [5]
+    for bad, message in (({**row, "seed": "0"}, "seed must be int"), ({**row, "steps": -1}, ">= 0"),
+                         ({k: v for k, v in row.items() if k != "arm"}, "missing"), ({**row, "x": 1}, "unknown")):
+        path.write_text(json.dumps([bad]))
+        with pytest.raises(ValueError, match=message):
+            read_rows(path)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--budget", "0"], "positive --budget"),
+    (["--budget-flops", "-1"], "--budget-flops must be"),
     (["--arms", "biglearn,vae"], "unknown arm"),
     (["--doc", "/proc/nowhere/claims.md"], "cannot write into"),
 ])

@@ -79,8 +79,13 @@ class PerfectGenerator:
     """Returns the real image for every seed: a deterministic, perfect completer."""
 
     config = TINY
+    deterministic = True
+
+    def __init__(self) -> None:
+        self.seed_counts: list[int] = []
 
     def complete(self, images, source, *, seeds):
+        self.seed_counts.append(len(seeds))
         return images[:, None].expand(-1, len(seeds), -1, -1, -1)
 
 
@@ -95,16 +100,49 @@ def test_perfect_generator_scores_the_classifiers_accuracy_with_zero_diversity()
     torch.manual_seed(0)
     clf = EvalClassifier().eval()
     data = tiny_data()
-    sizes = sections.Sizes(samples=12, complete=12, div_images=5)
+    sizes = sections.Sizes(samples=12, complete=12, div_images=5, vote_images=7)
     _, ref = clf.predict(data.test)
+    perfect = PerfectGenerator()
     with tqdm(disable=True) as bar:
-        res = sections.eval_complete(PerfectGenerator(), clf, ref, data, sizes, bar)
+        res = sections.eval_complete(perfect, clf, ref, data, sizes, bar)
     expected = accuracy_of(clf, data.test, data.labels)
     for mode in sections.MODES:
         for r in sections.RATIOS:
             assert res[mode][f"acc@{r}"] == pytest.approx(expected)
             assert res[mode][f"div@{r}"] == 0.0
             assert res[mode][f"fd@{r}"] == pytest.approx(0.0, abs=1e-6)
+    # a deterministic model is scored once on its one output: vote = mass = its accuracy on those images
+    assert perfect.seed_counts.count(1) == 2 * len(sections.RATIOS) + len(sections.RATIOS)  # acc (2 modes) + vote
+    vote_expected = accuracy_of(clf, data.test[:7], data.labels[:7])
+    assert all(res["random"][f"vote_acc@{r}"] == pytest.approx(vote_expected) for r in sections.RATIOS)
+    assert "vote_acc@0.5" not in res["first"]
+
+
+def test_sampler_scores_take_the_posterior_mode_and_its_calibration():
+    """A sampler whose samples are 70% the true class and 30% another: per-sample accuracy 0.7, vote 1.0, NLL of
+    the true label -log 0.7."""
+    n, k, classes = 6, 10, 10
+    labels = torch.arange(n) % classes
+    drawn = labels[:, None].repeat(1, k)
+    drawn[:, 7:] = (labels[:, None] + 1) % classes  # 3 of 10 samples another class
+    logits = torch.nn.functional.one_hot(drawn, classes).float() * 5
+    per_sample = metrics.accuracy(logits.flatten(0, 1), labels.repeat_interleave(k))
+    scores = metrics.sampler_scores(logits, labels)
+    assert per_sample == pytest.approx(0.7) and scores["vote"] == 1.0 and scores["mass"] == 1.0
+    assert scores["nll"] == pytest.approx(-math.log(0.7))
+    assert metrics.sampler_scores(logits[:, :1], labels)["nll"] == pytest.approx(0.0)  # one sample, right
+    wrong = metrics.sampler_scores(logits[:, 7:8], labels)
+    assert wrong["vote"] == 0.0 and wrong["nll"] == pytest.approx(-math.log(1e-3))  # the floor
+    with pytest.raises(ValueError):
+        metrics.sampler_scores(logits[0], labels)
+
+
+def test_vote_seeds_score_deterministic_models_once(tmp_path):
+    from tests.helpers import save_tiny
+
+    assert sections.vote_seeds(PerfectGenerator()) == 1
+    stochastic = biglearn.load(save_tiny(tmp_path / "g.safetensors"))
+    assert sections.vote_seeds(stochastic) == sections.VOTE_SEEDS == 8
 
 
 # --- the evaluation classifier file ------------------------------------------------------------------------

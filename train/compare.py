@@ -23,10 +23,13 @@ from tqdm import tqdm
 import biglearn
 from biglearn.checkpoint import load_inference
 from biglearn.cli import run_main
+from biglearn.config import BigLearnConfig
 from biglearn.figures import sweep_source
+from biglearn.precision import PRECISIONS
+from biglearn.presets import REGISTRY
 from biglearn.render import grid_image, save_png
 
-from . import claims
+from . import claims, cli
 from .config import parse_duration
 from .eval_classifier import (
     IMAGE_SHAPE,
@@ -37,10 +40,12 @@ from .eval_classifier import (
 )
 from .evaluate import load_images, nearest_model
 from .evaluate import run as run_evaluation
+from .flops import step_flops
 from .loop import INFERENCE_FILE
 from .nearest import NAME as NEAREST
 from .parallel import RunFailed, train_in_parallel, trainer_command
 from .plots import titled
+from .scaling import make_row, merge_rows
 from .sections import RATIOS, EvalData, Sizes, eval_complete
 
 # arm name -> the trainer options that make it (everything else is shared)
@@ -71,12 +76,14 @@ class Plan:
     preset: str
     budget_s: float
     steps: int
+    budget_flops: float  # counted training FLOPs per arm (0 = off): each arm gets the steps that spend them
     holdout: int
     parallel: int
     seed: int
     sizes: Sizes
     gap_images: int
     arms: tuple[str, ...]
+    precision: str = "auto"
 
 
 class CompareError(ValueError):
@@ -85,10 +92,38 @@ class CompareError(ValueError):
 
 # --- training ----------------------------------------------------------------------------------------------
 
+def arm_config(plan: Plan, arm: str) -> BigLearnConfig:
+    """The model and objective configuration the arm trains (as `python -m train` builds it from its flags)."""
+    args = cli.build_parser().parse_args(["--data", "x", "--out", "x", "--preset", plan.preset, *ARMS[arm]])
+    return cli.build_configs(args, num_classes=biglearn.get_preset(plan.preset).model.num_classes)[0]
+
+
+def flops_per_step(plan: Plan, arm: str) -> float:
+    """The arm's mean counted training FLOPs per step at its preset's batch (cached in RUNS/ARM/flops.json)."""
+    cache = plan.runs / arm / "flops.json"
+    if cache.is_file():
+        return float(json.loads(cache.read_text())["flops_per_step"])
+    batch = REGISTRY[plan.preset].recipe.batch_size
+    value = step_flops(arm_config(plan, arm), batch)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"flops_per_step": value, "batch": batch}) + "\n")
+    return value
+
+
+def arm_steps(plan: Plan, arm: str) -> int:
+    """The steps the arm trains: --steps, or with --budget-flops the whole steps nearest to the budget (so every arm
+    stops within one step's FLOPs of it); 0 = the time budget decides."""
+    if plan.budget_flops:
+        return max(1, round(plan.budget_flops / flops_per_step(plan, arm)))
+    return plan.steps
+
+
 def arm_command(plan: Plan, arm: str, resume: bool) -> list[str]:
     """The `python -m train` command line of one arm."""
+    budget = ["--steps", str(arm_steps(plan, arm))] if plan.budget_flops else \
+        ["--time-budget", str(plan.budget_s), "--steps", str(plan.steps)]
     return trainer_command(plan.data, plan.data_root, plan.runs / arm, plan.preset, plan.seed, plan.holdout,
-                           ["--time-budget", str(plan.budget_s), "--steps", str(plan.steps), *ARMS[arm]], resume)
+                           [*budget, "--precision", plan.precision, *ARMS[arm]], resume)
 
 
 def arm_finished(plan: Plan, arm: str) -> bool:
@@ -97,8 +132,9 @@ def arm_finished(plan: Plan, arm: str) -> bool:
     if not path.exists():
         return False
     info = load_inference(path)[2]
-    if plan.steps:
-        return int(info.get("steps", 0)) >= plan.steps
+    steps = arm_steps(plan, arm)
+    if steps:
+        return int(info.get("steps", 0)) >= steps
     return float(info.get("train_seconds", 0.0)) >= plan.budget_s - 1.0
 
 
@@ -126,7 +162,7 @@ def evaluate_arm(plan: Plan, arm: str) -> dict:
             "--train-data", str(plan.data), "--ood-data", str(plan.ood_data), "--classifier", str(plan.classifier),
             "--data-root", str(plan.data_root),
             "--holdout", str(plan.holdout), "--num-samples", str(s.samples), "--complete-samples", str(s.complete),
-            "--div-images", str(s.div_images), "--no-progress"]
+            "--div-images", str(s.div_images), "--vote-images", str(s.vote_images), "--no-progress"]
     if s != Sizes():
         argv.append("--quick")
     result = run_evaluation(argv)
@@ -152,6 +188,14 @@ def training_test_gap(plan: Plan, arm: str) -> dict:
         on_test = eval_complete(model, clf, ref, EvalData(test, test_labels, train, test), sizes, bar)["random"]
     return {"n": n, "train": {f"acc@{r}": on_train[f"acc@{r}"] for r in RATIOS},
             "test": {f"acc@{r}": on_test[f"acc@{r}"] for r in RATIOS}}
+
+
+def scaling_row(plan: Plan, arm: str, metrics: dict) -> dict:
+    """The arm's row of scaling.json: its counted training FLOPs (the budget asked, or its steps' count), steps,
+    images, seconds and precision from its checkpoint, and its metrics."""
+    info = load_inference(plan.runs / arm / INFERENCE_FILE)[2]
+    flops = plan.budget_flops or int(info.get("steps", 0)) * flops_per_step(plan, arm)
+    return make_row(arm, plan.preset, plan.seed, flops, info, metrics)
 
 
 def side_by_side(plan: Plan, arms: list[str], path: Path) -> None:
@@ -193,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", type=Path, default=Path("docs/claims.md"), help="the Markdown file to write")
     p.add_argument("--budget", default="40m", help="training seconds per arm, e.g. 40m (ignored with --steps)")
     p.add_argument("--steps", type=int, default=0, help="train each arm this many steps instead of a time budget")
+    p.add_argument("--budget-flops", type=float, default=0.0,
+                   help="train each arm for this many counted training FLOPs (e.g. 2.6e15; each arm gets the whole "
+                        "number of steps nearest to it: equal compute whatever the machine's load); overrides "
+                        "--budget and --steps")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help="every arm's --precision")
     p.add_argument("--parallel", type=int, default=2, help="arms trained at once (each on cores / N threads)")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     p.add_argument("--preset", default="mnist-cpu", help="model widths shared by every arm")
@@ -216,15 +265,17 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise CompareError(f"unknown arm(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ARMS)}")
     budget = parse_duration(args.budget)
     steps = 4 if args.quick and not args.steps else args.steps
-    if steps < 0 or (steps == 0 and budget <= 0):
-        raise CompareError("give a positive --budget (training seconds per arm) or --steps")
+    if not 0 <= args.budget_flops < float("inf"):
+        raise CompareError(f"--budget-flops must be a positive number of FLOPs, got {args.budget_flops}")
+    if steps < 0 or (steps == 0 and budget <= 0 and not args.budget_flops):
+        raise CompareError("give a positive --budget (training seconds per arm), --steps or --budget-flops")
     if args.parallel < 1:
         raise CompareError("--parallel must be >= 1")
     for path in (args.data, args.test_data, args.ood_data):
         if path not in TORCHVISION_SETS and not Path(path).is_file():
             raise CompareError(f"data file not found: {path}")
-    sizes = Sizes(samples=200, complete=64, div_images=16, conditional_per_class=4, abused=16, figure_rows=4) \
-        if args.quick else Sizes()
+    sizes = Sizes(samples=200, complete=64, div_images=16, vote_images=16, conditional_per_class=4, abused=16,
+                  figure_rows=4) if args.quick else Sizes()
     for folder in (args.runs, args.doc.parent):
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -236,8 +287,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return Plan(data=str(args.data), test_data=str(args.test_data), ood_data=str(args.ood_data),
                 data_root=args.data_root, classifier=args.classifier,
                 runs=args.runs, doc=args.doc, preset="smoke" if args.quick else args.preset, budget_s=budget,
-                steps=steps, holdout=args.holdout, parallel=args.parallel, seed=args.seed, sizes=sizes,
-                gap_images=32 if args.quick else GAP_IMAGES, arms=arms)
+                steps=steps, budget_flops=args.budget_flops, holdout=args.holdout, parallel=args.parallel,
+                seed=args.seed, sizes=sizes, gap_images=32 if args.quick else GAP_IMAGES, arms=arms,
+                precision=args.precision)
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -257,6 +309,10 @@ def run(argv: list[str] | None = None) -> dict:
     figure.parent.mkdir(parents=True, exist_ok=True)
     side_by_side(plan, [*plan.arms, NEAREST], figure)
     (plan.doc.parent / "claims" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    rows = [scaling_row(plan, arm, results[arm]) for arm in plan.arms]
+    for row in rows:
+        results[row["arm"]]["train_flops"] = row["budget_flops"]
+    merge_rows(plan.doc.parent / "claims" / "scaling.json", rows)
     command = "python -m train.compare " + " ".join(argv if argv is not None else sys.argv[1:])
     plan.doc.write_text(claims.render(results, plan, command, figure.relative_to(plan.doc.parent)))
     print(f"[compare] wrote {plan.doc}", file=sys.stderr)

@@ -54,6 +54,7 @@ from .sections import (
     eval_complete,
     eval_conditional,
     eval_joint,
+    vote_seeds,
 )
 from .targets import check_targets, format_table
 
@@ -75,7 +76,9 @@ def evaluate(model: Model, clf: EvalClassifier, data: EvalData, out_dir: Path,
     n_complete, n_div = min(sizes.complete, len(data.test)), min(sizes.div_images, len(data.test))
     k = model.config.num_classes
     n_abused = min(sizes.abused, len(data.test), len(data.ood))
-    total = (n + len(MODES) * len(RATIOS) * (n_complete + DIV_SEEDS * n_div) + k * sizes.conditional_per_class
+    n_vote = min(sizes.vote_images, len(data.test)) * (vote_seeds(model) if model.can_generate else 0)
+    total = (n + len(MODES) * len(RATIOS) * (n_complete + DIV_SEEDS * n_div) + len(RATIOS) * n_vote
+             + k * sizes.conditional_per_class
              + (2 * n if k else 0) + 4 * n_abused)
     timings: dict[str, float] = {}
     start = time.time()
@@ -158,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         f"(default {Sizes.complete}, --quick {QUICK.complete})")
     p.add_argument("--div-images", type=int, help=f"test images completed with {DIV_SEEDS} seeds for div@r "
                                                   f"(default {Sizes.div_images}, --quick {QUICK.div_images})")
+    p.add_argument("--vote-images", type=int,
+                   help="test images completed with 8 seeds each (one for deterministic models) for the sampler-fair "
+                        f"vote_acc@r, mass_acc@r and nll@r (default {Sizes.vote_images}, --quick {QUICK.vote_images})")
     p.add_argument("--data-root", type=Path, default=DATA_ROOT,
                    help="where torchvision downloads mnist-train, mnist-test and fashion-mnist-test when a data "
                         "option names one of them (default: %(default)s)")
@@ -195,7 +201,8 @@ def run(argv: list[str] | None = None) -> dict:
     """Parse arguments, load everything, evaluate, print the targets table; errors raise ValueError."""
     args = build_parser().parse_args(argv)
     base = QUICK if args.quick else Sizes()
-    overrides = {"samples": args.num_samples, "complete": args.complete_samples, "div_images": args.div_images}
+    overrides = {"samples": args.num_samples, "complete": args.complete_samples, "div_images": args.div_images,
+                 "vote_images": args.vote_images}
     for name, value in overrides.items():
         if value is not None and value < 2:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 2, got {value}")

@@ -46,6 +46,25 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1) == labels).float().mean())
 
 
+def sampler_scores(logits: torch.Tensor, labels: torch.Tensor, floor: float = 1e-3) -> dict[str, float]:
+    """Completion as inference, from k samples per image: logits (N, k, K) of a classifier on each sample, labels
+    (N,). `vote`: accuracy of the class most of the k samples get (ties to the lower class: the posterior mode);
+    `mass`: of the class with the most softmax probability summed over the samples; `nll`: mean −log of the true
+    label's share of the samples' class histogram, at least `floor` (a calibrated sampler of an ambiguous source
+    draws other classes some of the time, rightly). With k = 1 (a deterministic model) `vote` = `mass` = accuracy."""
+    if logits.dim() != 3 or logits.shape[0] != labels.shape[0] or logits.shape[0] == 0:
+        raise ValueError(f"need logits (N, k, K) and labels (N,) with N > 0, got {tuple(logits.shape)} and "
+                         f"{tuple(labels.shape)}")
+    n, k, classes = logits.shape
+    counts = torch.zeros(n, classes, dtype=torch.float64).scatter_add_(
+        1, logits.argmax(2), torch.ones(n, k, dtype=torch.float64))  # (N, K) votes per class
+    mass = logits.double().softmax(2).sum(1)
+    share = (counts / k).gather(1, labels.view(-1, 1)).squeeze(1)
+    return {"vote": float((counts.argmax(1) == labels).double().mean()),
+            "mass": float((mass.argmax(1) == labels).double().mean()),
+            "nll": float(-share.clamp(min=floor).log().mean())}
+
+
 def class_histogram(logits: torch.Tensor) -> list[float]:
     """Fraction of samples assigned to each of the K classes (arg-max of logits (N, K)); sums to 1."""
     counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).double()

@@ -22,6 +22,7 @@ Model = biglearn.BigLearnModel | NearestNeighbourModel
 RATIOS = (0.1, 0.25, 0.5, 0.75, 0.9)
 MODES = ("random", "first")
 DIV_SEEDS = 8
+VOTE_SEEDS = 8  # samples per image for the sampler-fair completion scores (train.metrics.sampler_scores)
 # images that share one seed in a completion call: `complete` takes one seed list for the whole batch, so
 # seeds change every GROUP images, which keeps samples from sharing one noise z without tiny batches
 GROUP = 64
@@ -35,12 +36,14 @@ class Sizes:
     samples: int = 10_000  # joint samples; test images as the FD reference; train images for the FD floor
     complete: int = 2_000  # test images completed per (source mode, ratio) for acc@r and fd@r
     div_images: int = 250  # test images completed with DIV_SEEDS seeds each per (mode, ratio) for div@r
+    vote_images: int = 1000  # test images completed with VOTE_SEEDS seeds per ratio (random sources) for vote_acc@r
     conditional_per_class: int = 100
     abused: int = 200
     figure_rows: int = 8
 
 
-QUICK = Sizes(samples=1000, complete=500, div_images=64, conditional_per_class=20, abused=64, figure_rows=6)
+QUICK = Sizes(samples=1000, complete=500, div_images=64, vote_images=128, conditional_per_class=20, abused=64,
+              figure_rows=6)
 
 
 @dataclass
@@ -108,9 +111,12 @@ def eval_joint(model: Model, clf: EvalClassifier, ref_feats: torch.Tensor, data:
 
 def eval_complete(model: Model, clf: EvalClassifier, ref_feats: torch.Tensor, data: EvalData,
                   sizes: Sizes, bar: tqdm) -> dict:
-    """acc@r, fd@r and div@r (inside T) for random and first-portion sources of each ratio r."""
+    """acc@r, fd@r and div@r (inside T) for random and first-portion sources of each ratio r; for random sources
+    also the sampler-fair scores of completion as inference (vote_acc@r, mass_acc@r, nll@r: VOTE_SEEDS samples
+    per image, or the one output of a deterministic model)."""
     c = model.config
     n, n_div = min(sizes.complete, len(data.test)), min(sizes.div_images, len(data.test))
+    n_vote, k_vote = min(sizes.vote_images, len(data.test)), vote_seeds(model)
     images, labels = data.test[:n], data.labels[:n]
     out: dict = {"n": n, "div_images": n_div, "div_seeds": DIV_SEEDS,
                  "fd_train_vs_test": metrics.frechet_distance(clf.predict(data.train[:n])[1], ref_feats)}
@@ -128,8 +134,23 @@ def eval_complete(model: Model, clf: EvalClassifier, ref_feats: torch.Tensor, da
             res[f"acc@{r}"] = metrics.accuracy(logits, labels)
             res[f"fd@{r}"] = metrics.frechet_distance(feats, ref_feats)
             res[f"div@{r}"] = metrics.diversity(div_samples, target)
+            if mode == "random" and n_vote:
+                vote_source = sweep_source(n_vote, c.num_patches, r, mode, seed=MASK_SEED)
+                votes = complete_grouped(model, data.test[:n_vote], vote_source, k_vote, bar)
+                scores = metrics.sampler_scores(clf.predict(votes.flatten(0, 1))[0].view(n_vote, k_vote, -1),
+                                                data.labels[:n_vote])
+                res.update({f"{name}@{r}": scores[key] for name, key in SAMPLER_KEYS})
         out[mode] = res
     return out
+
+
+SAMPLER_KEYS = (("vote_acc", "vote"), ("mass_acc", "mass"), ("nll", "nll"))
+
+
+def vote_seeds(model: Model) -> int:
+    """Samples per image for the sampler-fair scores: one for a deterministic model (MAE, the nearest-neighbour
+    floor: its single output is its answer), VOTE_SEEDS otherwise."""
+    return 1 if model.deterministic else VOTE_SEEDS
 
 
 def eval_conditional(model: Model, clf: EvalClassifier, per_class: int,
