@@ -1,7 +1,7 @@
 """`python -m bench.profile`: where the time goes, as torch.profiler tables (top ops by self time).
 
-Profiles a few mnist-cpu training steps at the benchmark's batch and a few `complete` calls of
-1 image x 8 seeds, after warm-up, on the threads torch uses (or `--threads`).
+Profiles a few mnist-cpu training steps (fp32, or `--precision bf16`) at the benchmark's batch and a few
+`complete` calls of 1 image x 8 seeds, after warm-up, on the threads torch uses (or `--threads`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: every core)")
     p.add_argument("--rows", type=int, default=25, help="ops listed per table")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="the training step's precision")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -48,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     call, _ = workloads(model)["complete_1x8"]
     inference = op_table(call, warmup=3, calls=20, rows=args.rows)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(get_preset("mnist-cpu"), args.batch, device, Path(tmp))
-        print(f"mnist-cpu training, {args.steps} steps at batch {args.batch}, {torch.get_num_threads()} threads")
+        trainer = make_trainer(get_preset("mnist-cpu"), args.batch, device, Path(tmp), args.precision)
+        print(f"mnist-cpu training ({args.precision}), {args.steps} steps at batch {args.batch}, "
+              f"{torch.get_num_threads()} threads")
         print(op_table(trainer.train_step, warmup=2, calls=args.steps, rows=args.rows))
     print(f"\ncomplete 1 image x 8 seeds ({source}), 20 calls")
     print(inference)

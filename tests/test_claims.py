@@ -245,3 +245,11 @@ def test_evaluate_offline_without_files_says_how_to_supply_them(tmp_path, monkey
                           "--data-root", str(tmp_path / "empty"), "--quick", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "could not download or read torchvision's MNIST" in err and "pass an .npz" in err
+
+
+def test_the_small_preset_costs_at_most_an_eighth_of_mnist_cpu_per_image():
+    from biglearn.presets import get_preset
+    from train.flops import step_flops
+
+    small, full = (step_flops(get_preset(name), 4, steps=4) for name in ("mnist-small", "mnist-cpu"))
+    assert small <= full / 8
