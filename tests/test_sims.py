@@ -199,6 +199,27 @@ def test_2d_generator_copies_the_source_and_ignores_absent_coordinates():
     assert not torch.allclose(gen(y, source, target, theta, z + 1.0)[..., 1], out[..., 1])  # the noise matters
 
 
+def test_2d_mode_metrics_follow_the_literatures_rule():
+    """All on one mode: 1 mode, full quality, KL log 25; exact mixture samples: 25 modes and the 3σ rule's
+    ceiling of ~98.9% high quality, KL ~0."""
+    from biglearn.sims import gan2d
+
+    g = torch.Generator().manual_seed(0)
+    centre = gan2d.target_means()[7]
+    one = (centre + gan2d.STD * 0.5 * torch.randn(1, 2500, 2, generator=g))
+    m = gan2d.mode_metrics(one)
+    assert m["modes"].item() == 1 and m["quality"].item() == 1.0
+    assert m["kl"].item() == pytest.approx(math.log(25), rel=1e-6)
+    exact = gan2d.sample_data(4, 20_000, g)
+    m = gan2d.mode_metrics(exact)
+    assert m["modes"].tolist() == [25.0] * 4 and m["modes_1pct"].tolist() == [25.0] * 4
+    expected = 1 - math.exp(-9 / 2)  # P(|N(0, I2)| < 3): the 3σ rule's ceiling, 0.9889
+    assert m["quality"].mean().item() == pytest.approx(expected, abs=0.003)
+    assert m["kl"].max().item() < 0.01
+    far = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]])  # a point between four modes is no mode's
+    assert gan2d.mode_metrics(far)["modes"].item() == 1 and gan2d.mode_metrics(far)["quality"].item() == 0.5
+
+
 def test_2d_tasks_baseline_rows_are_the_untransformed_joint():
     from biglearn.sims import gan2d
 
