@@ -93,7 +93,9 @@ def render(results: dict[str, Any]) -> str:
                 f"grid {sm['landscape']['seconds']:.1f} s; gmm25 {gm['us_per_seed_step']:.0f} us per seed-step "
                 f"({gm['arms']} arms, {gm['iterations']} iterations x {gm['inner']} steps; the full race projected "
                 f"{gm['projected_full_s'] / 60:.1f} min); gan2d {1e3 * ga['step_s']:.1f} ms per step ({ga['arms']} "
-                f"arms; {ga['steps']} steps; the full run projected {ga['projected_full_s'] / 60:.1f} min)"]
+                f"arms; {ga['steps']} steps; the full run projected {ga['projected_full_s'] / 60:.1f} min; "
+                f"{ga.get('us_per_seed_step', 0):.0f} us per seed-step, PacGAN's networks "
+                f"{ga.get('pacgan_us_per_seed_step', 0):.0f})"]
     st = results["startup"]
     out += ["", f"start-up ({st['loader']}, median of {st['runs']} fresh processes): import biglearn "
                 f"{_num(st['import_biglearn_s'])} s, import app {_num(st['import_app_s'])} s, load "

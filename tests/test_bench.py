@@ -50,6 +50,9 @@ def test_quick_results_time_the_simulations(quick):
     assert sims["gmm25"]["projected_full_s"] == pytest.approx(sims["gmm25"]["us_per_seed_step"] * 1e-6 * 10_000 * 20
                                                               * 5 * 10)
     assert sims["gan2d"]["projected_full_s"] == pytest.approx(sims["gan2d"]["step_s"] * 6000)
+    rows = sims["gan2d"]["arms"] * sims["gan2d"]["seeds"]
+    assert sims["gan2d"]["us_per_seed_step"] == pytest.approx(1e6 * sims["gan2d"]["step_s"] / rows)
+    assert positive(sims["gan2d"]["pacgan_us_per_seed_step"])
     from bench.sims import sims_targets
 
     rows = sims_targets(sims, full_size=True)

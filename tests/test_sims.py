@@ -283,3 +283,60 @@ def test_the_tab_handler_streams_frames_and_shows_errors_readably():
         with pytest.raises(gr.Error):
             next(principle.live_run(*bad))
     assert "not bundled" in principle.bundled_text("nothing.md")
+
+
+def test_2d_maxout_layers_have_the_right_shapes_and_gradients():
+    from biglearn.sims import gan2d
+
+    g = torch.Generator().manual_seed(0)
+    net = gan2d.BatchedMLP(3, [8, 20, 20, 1], g, activation="maxout")
+    assert net.weights[0].shape == (3, 8, 20 * gan2d.MAXOUT_PIECES) and net.weights[-1].shape == (3, 20, 1)
+    x = torch.randn(3, 7, 8, generator=g)
+    out = net(x)
+    assert out.shape == (3, 7, 1)
+    out.sum().backward()
+    first = net.weights[0].grad.view(3, 8, 20, gan2d.MAXOUT_PIECES)
+    winners = (first.abs().sum(1) > 0).sum(-1)  # per unit: the pieces that got a gradient
+    assert bool((winners >= 1).all()) and float(first.abs().sum()) > 0  # max picks a piece per point
+    # one layer by hand: each unit is the max of its pieces
+    h = torch.baddbmm(net.biases[0], x, net.weights[0]).view(3, 7, 20, gan2d.MAXOUT_PIECES).amax(-1)
+    assert torch.allclose(net(x), torch.baddbmm(net.biases[2], torch.baddbmm(
+        net.biases[1], h, net.weights[1]).view(3, 7, 20, gan2d.MAXOUT_PIECES).amax(-1), net.weights[2]), atol=1e-6)
+
+
+def test_2d_batchnorm_normalises_each_rows_batch():
+    from biglearn.sims import gan2d
+
+    g = torch.Generator().manual_seed(0)
+    net = gan2d.BatchedMLP(2, [3, 16, 2], g, activation="relu", batchnorm=True)
+    x = torch.randn(2, 50, 3, generator=g) * torch.tensor([1.0, 100.0])[:, None, None]
+    pre = torch.baddbmm(net.biases[0], x, net.weights[0])
+    normed = (pre - pre.mean(1, keepdim=True)) / (pre.var(1, keepdim=True, correction=0) + 1e-5).sqrt()
+    expected = torch.baddbmm(net.biases[1], torch.relu(normed), net.weights[1])
+    assert torch.allclose(net(x), expected, atol=1e-5)  # the row scaled by 100 gives the same shape of output
+    assert len(net.parameters()) == 2 + 2 + 2
+
+
+def test_pacgan2s_discriminator_sees_two_samples_and_the_others_one():
+    from biglearn.sims import gan2d
+
+    g = torch.Generator().manual_seed(0)
+    cfg = gan2d.pacgan_config()
+    packed = torch.tensor([False, True])
+    d = gan2d.UniversalDiscriminator2D(2, cfg, g, packed)
+    assert d.net.weights[0].shape[1] == 16  # two views of 2 coordinates + 6 task features
+    y = torch.randn(2, 10, 2, generator=g)
+    zeros, ones = torch.zeros(2, 10, 2), torch.ones(2, 10, 2)
+    out = d(y, zeros, ones, torch.zeros(2, 10))
+    moved = y.clone()
+    moved[:, 5] += 1.0  # point 5 is the partner of point 4 in a packed row
+    changed = (d(moved, zeros, ones, torch.zeros(2, 10)) != out)
+    assert changed[1].tolist() == [i in (4, 5) for i in range(10)]  # packed: point 5 and its pair (4, 5)
+    assert changed[0].tolist() == [i == 5 for i in range(10)]  # unpacked: point 5 alone
+    assert gan2d.UniversalDiscriminator2D(2, cfg, g).net.weights[0].shape[1] == 8  # no pacgan2 row: one view
+    result = gan2d.train(["plain", "pacgan2"], 1, gan2d.pacgan_config(steps=3, batch=16))
+    assert result["generator"].net.weights[0].shape[0] == 2
+    with pytest.raises(ValueError, match="unknown gan2d arm"):
+        gan2d.train(["vae"], 1, gan2d.GanConfig(steps=1))
+    with pytest.raises(ValueError, match="unknown gan2d architecture"):
+        gan2d.GanConfig(arch="resnet")

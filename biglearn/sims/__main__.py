@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arms", default=",".join(gmm25.ARMS), help=f"gmm25: comma-separated subset of "
                                                                  f"{', '.join(gmm25.ARMS)}")
     p.add_argument("--seed", type=int, default=0, help="base seed")
+    p.add_argument("--arch", default="mlp", choices=("mlp", "pacgan"),
+                   help="gan2d: today's LeakyReLU MLPs (mlp) or PacGAN's 2DGrid networks and optimiser (pacgan)")
     p.add_argument("--quick", action="store_true", help="a small version in seconds (fewer seeds, iterations, "
                                                          "samples, grid points)")
     return p
@@ -139,7 +141,8 @@ def run_gan2d(args: argparse.Namespace) -> dict:
 
     seeds = bounded("seeds", args.seeds, 2 if args.quick else 10, MAX_SEEDS)
     steps = bounded("iters", args.iters, 200 if args.quick else gan2d.GanConfig.steps, MAX_ITERS)
-    cfg = gan2d.GanConfig(steps=steps, eval_samples=2500)
+    cfg = gan2d.pacgan_config(steps=steps) if args.arch == "pacgan" else \
+        gan2d.GanConfig(steps=steps, eval_samples=2500)
     last = [time.perf_counter()]
 
     def progress(step: int, total: int) -> None:

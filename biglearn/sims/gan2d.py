@@ -6,7 +6,12 @@ rotation y = A_θ x and a pair (S, T) over y's two coordinates: the joint (S = �
 coordinates with the absent ones zeroed, the S and T bits and (cos θ, sin θ); its output copies y_S exactly
 and zeroes the coordinates outside S ∪ T. The universal discriminator D(y; S, T, θ) sees the same view of real
 and generated points. Data matching (eq. 4) with the non-saturating loss and R1 on real points, as the image
-model. The baseline is the same G and D trained on the untransformed joint only (a plain GAN).
+model. The baseline is the same G and D trained on the untransformed joint only (a plain GAN); the known remedy
+`pacgan2` (Lin et al. 2018) is a plain GAN whose D sees two independent samples side by side.
+
+Two setups (`GanConfig.arch`): "mlp", LeakyReLU MLPs of `hidden` x `depth` for both networks, and "pacgan", the
+networks of PacGAN's 2DGrid experiment (G 4x400 ReLU with BatchNorm, linear output, z ~ N(0, I2); D 3x200
+LinearMaxout with 5 pieces), with its optimiser in `pacgan_config`.
 
 Every (arm, seed) is one row of a batch: the networks are batched MLPs (`torch.baddbmm` over rows), so ten
 seeds of two arms train as one.
@@ -26,7 +31,11 @@ from .gmm25 import target_means
 
 STD = 0.05
 RADIUS = 3 * STD
-ARMS = ("plain", "biglearn")
+ARMS = ("plain", "biglearn", "pacgan2")
+ARCHS = ("mlp", "pacgan")
+PACGAN_G = (400, 4)  # PacGAN's 2DGrid generator: width, hidden layers (ReLU + BatchNorm)
+PACGAN_D = (200, 3)  # its discriminator: width, hidden layers (LinearMaxout)
+MAXOUT_PIECES = 5
 # task kinds: (S bits, T bits)
 TASKS = torch.tensor([[[0, 0], [1, 1]],   # joint
                       [[0, 0], [1, 0]],   # marginal of y1
@@ -49,28 +58,58 @@ class GanConfig:
     betas: tuple[float, float] = (0.5, 0.9)
     r1_gamma: float = 0.01
     eval_samples: int = 2500
+    arch: str = "mlp"  # one of ARCHS
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown gan2d architecture {self.arch!r}; known: {', '.join(ARCHS)}")
+
+
+def pacgan_config(**changes: object) -> GanConfig:
+    """PacGAN's 2DGrid setup: its networks, Adam 1e-4 with β1 = 0.8, batch 100, z of 2 dimensions, no R1."""
+    base = {"arch": "pacgan", "lr": 1e-4, "betas": (0.8, 0.999), "batch": 100, "noise_dim": 2, "r1_gamma": 0.0}
+    return GanConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
 class BatchedMLP:
-    """R independent MLPs (one per row) as stacked weights; forward (R, N, in) -> (R, N, out)."""
+    """R independent MLPs (one per row) as stacked weights; forward (R, N, in) -> (R, N, out).
 
-    def __init__(self, rows: int, sizes: list[int], g: torch.Generator) -> None:
-        self.weights, self.biases = [], []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    Hidden layers use `activation`: "leaky" (LeakyReLU 0.2), "relu", or "maxout" (a LinearMaxout: each unit the
+    maximum of `MAXOUT_PIECES` linear pieces); with `batchnorm`, each hidden layer's pre-activation is normalised
+    over the row's N points (batch statistics, a learned scale and shift per row) before the activation."""
+
+    def __init__(self, rows: int, sizes: list[int], g: torch.Generator, activation: str = "leaky",
+                 batchnorm: bool = False) -> None:
+        self.activation, self.pieces = activation, MAXOUT_PIECES if activation == "maxout" else 1
+        self.weights, self.biases, self.norms = [], [], []
+        last = len(sizes) - 2
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            width = fan_out * (self.pieces if i < last else 1)
             bound = 1 / math.sqrt(fan_in)
-            w = (torch.rand(rows, fan_in, fan_out, generator=g) * 2 - 1) * bound
+            w = (torch.rand(rows, fan_in, width, generator=g) * 2 - 1) * bound
             self.weights.append(w.requires_grad_(True))
-            self.biases.append(torch.zeros(rows, 1, fan_out, requires_grad=True))
+            self.biases.append(torch.zeros(rows, 1, width, requires_grad=True))
+            if batchnorm and i < last:
+                self.norms.append((torch.ones(rows, 1, width, requires_grad=True),
+                                   torch.zeros(rows, 1, width, requires_grad=True)))
 
     def parameters(self) -> list[torch.Tensor]:
-        return [*self.weights, *self.biases]
+        return [*self.weights, *self.biases, *(p for pair in self.norms for p in pair)]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b, x, w)
-            if i < last:
-                x = F.leaky_relu(x, 0.2)
+            if i == last:
+                break
+            if self.norms:
+                scale, shift = self.norms[i]
+                mean, var = x.mean(1, keepdim=True), x.var(1, keepdim=True, correction=0)
+                x = (x - mean) * torch.rsqrt(var + 1e-5) * scale + shift
+            if self.activation == "maxout":
+                x = x.view(*x.shape[:-1], -1, self.pieces).amax(-1)
+            else:
+                x = F.relu(x) if self.activation == "relu" else F.leaky_relu(x, 0.2)
         return x
 
 
@@ -89,7 +128,9 @@ class UniversalGenerator2D:
     """G(y_S, S, T, θ, z): copies y_S, generates y_T, zeroes the rest."""
 
     def __init__(self, rows: int, cfg: GanConfig, g: torch.Generator) -> None:
-        self.net = BatchedMLP(rows, [2 + 6 + cfg.noise_dim] + [cfg.hidden] * cfg.depth + [2], g)
+        width, depth = PACGAN_G if cfg.arch == "pacgan" else (cfg.hidden, cfg.depth)
+        self.net = BatchedMLP(rows, [2 + 6 + cfg.noise_dim] + [width] * depth + [2], g,
+                              activation="relu" if cfg.arch == "pacgan" else "leaky", batchnorm=cfg.arch == "pacgan")
         self.noise_dim = cfg.noise_dim
 
     def __call__(self, y: torch.Tensor, source: torch.Tensor, target: torch.Tensor, theta: torch.Tensor,
@@ -99,15 +140,23 @@ class UniversalGenerator2D:
 
 
 class UniversalDiscriminator2D:
-    """D(y; S, T, θ): a logit for the view y_{S ∪ T} of a point."""
+    """D(y; S, T, θ): a logit for the view y_{S ∪ T} of a point. Rows in `packed` (R,) bool are PacGAN2's: D sees
+    point i beside point i + 1 of the batch (two independent samples, each point in two pairs); the other rows see
+    one point, the partner's inputs held at zero (one batched network for every row)."""
 
-    def __init__(self, rows: int, cfg: GanConfig, g: torch.Generator) -> None:
-        self.net = BatchedMLP(rows, [2 + 6] + [cfg.hidden] * cfg.depth + [1], g)
+    def __init__(self, rows: int, cfg: GanConfig, g: torch.Generator, packed: torch.Tensor | None = None) -> None:
+        width, depth = PACGAN_D if cfg.arch == "pacgan" else (cfg.hidden, cfg.depth)
+        self.packed = packed if packed is not None and bool(packed.any()) else None
+        inputs = (2 + 6) * (1 if self.packed is None else 2)
+        self.net = BatchedMLP(rows, [inputs] + [width] * depth + [1], g,
+                              activation="maxout" if cfg.arch == "pacgan" else "leaky")
 
     def __call__(self, y: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
                  theta: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([y * (source + target).clamp_max(1), task_features(source, target, theta)],
-                                  -1))[..., 0]
+        x = torch.cat([y * (source + target).clamp_max(1), task_features(source, target, theta)], -1)
+        if self.packed is not None:
+            x = torch.cat([x, x.roll(-1, dims=1) * self.packed[:, None, None]], -1)
+        return self.net(x)[..., 0]
 
 
 def sample_data(rows: int, n: int, g: torch.Generator) -> torch.Tensor:
@@ -132,8 +181,12 @@ def train(arms: list[str], seeds: int, cfg: GanConfig = GanConfig(), seed: int =
     """Train every arm for `seeds` seeds at once; returns the generators and the seconds taken."""
     g = torch.Generator().manual_seed(seed)
     rows = len(arms) * seeds
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise ValueError(f"unknown gan2d arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
     big = torch.tensor([a == "biglearn" for a in arms]).repeat_interleave(seeds)
-    gen, disc = UniversalGenerator2D(rows, cfg, g), UniversalDiscriminator2D(rows, cfg, g)
+    packed = torch.tensor([a == "pacgan2" for a in arms]).repeat_interleave(seeds)
+    gen, disc = UniversalGenerator2D(rows, cfg, g), UniversalDiscriminator2D(rows, cfg, g, packed)
     opt_g = torch.optim.Adam(gen.net.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(disc.net.parameters(), lr=cfg.lr, betas=cfg.betas)
     start = time.perf_counter()
@@ -143,12 +196,13 @@ def train(arms: list[str], seeds: int, cfg: GanConfig = GanConfig(), seed: int =
         real = rotate(x, theta)
         z = torch.randn(rows, cfg.batch, cfg.noise_dim, generator=g)
         fake = gen(real, source, target, theta, z)
-        # discriminator: eq. 4 on this batch of tasks, R1 on real points
-        real_req = real.detach().requires_grad_(True)
+        # discriminator: eq. 4 on this batch of tasks, R1 on real points (when on)
+        real_req = real.detach().requires_grad_(cfg.r1_gamma > 0)
         d_real = disc(real_req, source, target, theta)
-        (grad,) = torch.autograd.grad(d_real.sum(), real_req, create_graph=True)
-        d_loss = (F.softplus(-d_real) + F.softplus(disc(fake.detach(), source, target, theta))).mean(1).sum() \
-            + 0.5 * cfg.r1_gamma * grad.square().sum(-1).mean(1).sum()
+        d_loss = (F.softplus(-d_real) + F.softplus(disc(fake.detach(), source, target, theta))).mean(1).sum()
+        if cfg.r1_gamma > 0:
+            (grad,) = torch.autograd.grad(d_real.sum(), real_req, create_graph=True)
+            d_loss = d_loss + 0.5 * cfg.r1_gamma * grad.square().sum(-1).mean(1).sum()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
