@@ -253,3 +253,44 @@ def test_the_small_preset_costs_at_most_an_eighth_of_mnist_cpu_per_image():
 
     small, full = (step_flops(get_preset(name), 4, steps=4) for name in ("mnist-small", "mnist-cpu"))
     assert small <= full / 8
+
+
+def scaling_rows(accs: dict[tuple[str, float], list[float]]) -> list[dict]:
+    from train.scaling import make_row
+
+    rows = []
+    for (arm, budget), values in accs.items():
+        for seed, acc in enumerate(values):
+            metrics = {"complete": {"random": {"acc@0.5": acc, "vote_acc@0.5": acc, "nll@0.5": 1 - acc}},
+                       "joint": {"fd": 10.0}, "classify": {"acc@1.0": 0.9}}
+            rows.append(make_row(arm, "mnist-small", seed, budget, {"steps": 10, "images_seen": 320,
+                                                                    "train_seconds": 5.0}, metrics))
+    return rows
+
+
+def test_the_scaling_page_says_where_each_claim_begins_to_hold(tmp_path):
+    from train import scaling
+
+    rows = scaling_rows({("biglearn", 1e12): [0.50, 0.50], ("biglearn-no-comm", 1e12): [0.60, 0.60],
+                         ("biglearn", 1e13): [0.70, 0.70], ("biglearn-no-comm", 1e13): [0.60, 0.60],
+                         ("biglearn", 1e14): [0.80, 0.80], ("biglearn-no-comm", 1e14): [0.60, 0.60]})
+    per_budget = {}
+    for (_, budget), arms in scaling.grouped(rows).items():
+        verdicts, noise = scaling.budget_verdicts(arms)
+        assert noise == 0.01  # identical seeds: the fixed noise floor
+        per_budget[budget] = {c: v for c, _, _, v in verdicts}
+    assert scaling.summary(per_budget)["communication (eq. 5) helps"] == \
+        "begins to hold at 1e+13 FLOPs and holds above"
+    # seeds that disagree by 0.1 make a 0.1 difference unclear: the seeds' spread is the noise
+    noisy = scaling_rows({("biglearn", 1e13): [0.65, 0.75], ("biglearn-no-comm", 1e13): [0.60, 0.60]})
+    verdicts, noise = scaling.budget_verdicts(scaling.grouped(noisy)[("mnist-small", 1e13)])
+    assert noise == pytest.approx(2 * 0.0707, abs=1e-3)
+    assert [v for c, _, _, v in verdicts if c.startswith("communication")] == ["unclear at this budget"]
+    path = tmp_path / "claims" / "scaling.json"
+    scaling.merge_rows(path, rows)
+    doc = tmp_path / "claims" / "scaling.md"
+    assert scaling.main(["--rows", str(path), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "begins to hold at 1e+13 FLOPs" in text and "### mnist-small at 1e+13 FLOPs (2 seed(s)" in text
+    assert (tmp_path / "claims" / "scaling_vote_acc_0.5.png").stat().st_size > 5000
+    assert scaling.main(["--rows", str(tmp_path / "none.json"), "--doc", str(doc)]) == 2  # no rows yet

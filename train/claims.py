@@ -37,16 +37,16 @@ def gap_at(result: dict, r: float = 0.5) -> float | None:
     return None if tr is None or te is None else tr - te
 
 
-def compare_values(a: float | None, b: float | None, higher_is_better: bool = True) -> str:
-    """'holds' when a beats b by more than NOISE, 'does not hold' when b beats a by more, else 'unclear'."""
+def compare_values(a: float | None, b: float | None, higher_is_better: bool = True, noise: float = NOISE) -> str:
+    """'holds' when a beats b by more than `noise`, 'does not hold' when b beats a by more, else 'unclear'."""
     if a is None or b is None:
         return "unclear (not measured)"
     d = (a - b) if higher_is_better else (b - a)
-    return "holds" if d > NOISE else "does not hold" if d < -NOISE else "unclear at this budget"
+    return "holds" if d > noise else "does not hold" if d < -noise else "unclear at this budget"
 
 
-def verdicts(res: dict[str, dict]) -> list[tuple[str, str, str, str]]:
-    """(claim, rule, measured, verdict) rows."""
+def verdicts(res: dict[str, dict], noise: float = NOISE) -> list[tuple[str, str, str, str]]:
+    """(claim, rule, measured, verdict) rows; differences within `noise` are unclear."""
     big = res.get("biglearn", {})
     rows = []
     acc = lambda arm: _get(res.get(arm, {}), "complete", "random", "acc@0.5")  # noqa: E731
@@ -69,8 +69,8 @@ def verdicts(res: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                      f"{_fmt(fd('biglearn'), 1)}", v))
     if all(a in res for a in ("joint", "mae", "supervised")):
         parts = [fd("biglearn") is not None and fd("joint") is not None and fd("biglearn") <= 1.1 * fd("joint"),
-                 compare_values(vote("mae"), vote("biglearn")) != "holds",
-                 compare_values(own("supervised"), own("biglearn")) != "holds"]
+                 compare_values(vote("mae"), vote("biglearn"), noise=noise) != "holds",
+                 compare_values(own("supervised"), own("biglearn"), noise=noise) != "holds"]
         rows.append(("(ii) every capability at once, as good as the specialists",
                      "one model: joint FD at most 10% above the joint-only GAN's, completion as inference (vote "
                      "acc@0.5: the class most of 8 samples get; MAE's one output) not worse than MAE, own "
@@ -84,20 +84,20 @@ def verdicts(res: dict[str, dict]) -> list[tuple[str, str, str, str]]:
         rows.append(("(iii) a smaller training-test gap", "acc@0.5 on training digits minus on test digits: big "
                      "learning's gap below every other arm's",
                      f"big learning {_fmt(gap_at(big), 4)}; smallest other: {best} {_fmt(others[best], 4)}",
-                     compare_values(others[best], gap_at(big))))
+                     compare_values(others[best], gap_at(big), noise=noise)))
     if "supervised" in res:
         rows.append(("(iv) unifies paradigms: supervised learning is its special case S = L, T = {y}",
                      "the universal model's own classifier reaches the specialist's accuracy (within the noise)",
                      f"{_fmt(own('biglearn'), 4)} vs supervised {_fmt(own('supervised'), 4)}",
-                     "holds" if (own("biglearn") or 0) >= (own("supervised") or 1) - NOISE else "does not hold"))
+                     "holds" if (own("biglearn") or 0) >= (own("supervised") or 1) - noise else "does not hold"))
     if "biglearn-no-comm" in res:
         rows.append(("communication (eq. 5) helps", "acc@0.5 of big learning above the arm without it",
                      f"{_fmt(acc('biglearn'))} vs {_fmt(acc('biglearn-no-comm'))}",
-                     compare_values(acc("biglearn"), acc("biglearn-no-comm"))))
+                     compare_values(acc("biglearn"), acc("biglearn-no-comm"), noise=noise)))
     if "nearest-neighbour" in res:
         rows.append(("beats the non-learned floor", "acc@0.5 above the nearest training image's",
                      f"{_fmt(acc('biglearn'))} vs {_fmt(acc('nearest-neighbour'))}",
-                     compare_values(acc("biglearn"), acc("nearest-neighbour"))))
+                     compare_values(acc("biglearn"), acc("nearest-neighbour"), noise=noise)))
     return rows
 
 

@@ -1,4 +1,5 @@
-"""docs/claims/scaling.json: one row per arm x preset x seed x budget of the claims across compute (issue 32).
+"""docs/claims/scaling.json: one row per arm x preset x seed x budget of the claims across compute (issue 32),
+and `python -m train.scaling`, which makes the page's tables, figures and per-budget verdicts from it.
 
 A row is `{"arm", "preset", "seed", "budget_flops", "train_s", "steps", "images", "precision", "metrics"}`, the
 metrics keyed as `train.evaluate` names them. `python -m train.compare` merges its arms' rows into the file
@@ -7,10 +8,17 @@ metrics keyed as `train.evaluate` names them. `python -m train.compare` merges i
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import statistics
+import sys
 from pathlib import Path
 from typing import Any
+
+from biglearn.cli import run_main
+
+from . import claims
 
 FIELDS: dict[str, type | tuple[type, ...]] = {
     "arm": str, "preset": str, "seed": int, "budget_flops": (int, float), "train_s": (int, float), "steps": int,
@@ -66,3 +74,163 @@ def make_row(arm: str, preset: str, seed: int, budget_flops: float, info: dict[s
                          "train_s": float(info.get("train_seconds", 0.0)), "steps": int(info.get("steps", 0)),
                          "images": int(info.get("images_seen", 0)), "precision": str(info.get("precision", "fp32")),
                          "metrics": metrics})
+
+
+# the claims' measures: name, path in the metrics, label, higher is better
+MEASURES = (("vote_acc@0.5", ("complete", "random", "vote_acc@0.5"), "completion as inference, vote acc@0.5", True),
+            ("acc@0.5", ("complete", "random", "acc@0.5"), "per-sample completion accuracy acc@0.5", True),
+            ("nll@0.5", ("complete", "random", "nll@0.5"), "NLL of the true label at r = 0.5", False),
+            ("joint_fd", ("joint", "fd"), "joint FD (generation from nothing)", False),
+            ("classifier", ("classify", "acc@1.0"), "own classifier, whole digits", True))
+
+
+def measure(metrics: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    """The number at `path` in a metrics dict, None where absent (an arm that cannot generate, an older file)."""
+    value: Any = metrics
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def mean_metrics(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics of several seeds as one dict: every number the mean over the seeds that have it."""
+    first = group[0]
+    if isinstance(first, dict):
+        return {k: mean_metrics([g[k] for g in group if isinstance(g, dict) and k in g]) for k in first}
+    numbers = [g for g in group if isinstance(g, int | float) and not isinstance(g, bool)]
+    return statistics.fmean(numbers) if numbers and len(numbers) == len(group) else first
+
+
+def spread(values: list[float]) -> float:
+    """Standard deviation over seeds (0 for one seed)."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def grouped(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, list[dict[str, Any]]]]:
+    """(preset, budget) -> arm -> its rows (one per seed)."""
+    out: dict[tuple[str, float], dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        out.setdefault((row["preset"], row["budget_flops"]), {}).setdefault(row["arm"], []).append(row)
+    return out
+
+
+def budget_verdicts(arms: dict[str, list[dict[str, Any]]]) -> tuple[list[tuple[str, str, str, str]], float]:
+    """The claims' verdicts at one budget on the seed means, with the seeds' spread as the noise: the larger of
+    claims.NOISE and twice the largest standard deviation over seeds of vote acc@0.5 or the own classifier."""
+    res = {arm: {**mean_metrics([r["metrics"] for r in group]), "checkpoint_info": {}} for arm, group in arms.items()}
+    stds = [spread(vals) for group in arms.values() for path in (MEASURES[0][1], MEASURES[4][1])
+            if len(vals := [v for r in group if (v := measure(r["metrics"], path)) is not None]) > 1]
+    noise = max([claims.NOISE, *(2 * s for s in stds)])
+    return claims.verdicts(res, noise=noise), noise
+
+
+def summary(per_budget: dict[float, dict[str, str]]) -> dict[str, str]:
+    """Per claim, from its verdict at each budget (ascending): where it holds, begins to hold, or does not."""
+    out: dict[str, str] = {}
+    budgets = sorted(per_budget)
+    for claim in dict.fromkeys(c for b in budgets for c in per_budget[b]):
+        seen = [(b, per_budget[b].get(claim, "not measured")) for b in budgets]
+        holds = [b for b, v in seen if v == "holds"]
+        if holds and len(holds) == len(seen):
+            out[claim] = "holds at every budget measured"
+        elif holds and all(v == "holds" for b, v in seen if b >= holds[0]):
+            out[claim] = f"begins to hold at {holds[0]:.3g} FLOPs and holds above"
+        elif holds:
+            out[claim] = "mixed: holds at " + ", ".join(f"{b:.3g}" for b in holds) + " FLOPs only"
+        else:
+            out[claim] = "does not hold at any budget measured (up to " + f"{budgets[-1]:.3g} FLOPs)"
+    return out
+
+
+def figure(rows: list[dict[str, Any]], path: tuple[str, ...], label: str, out: Path) -> None:
+    """One measure against counted training FLOPs (log x): per preset and arm, the seed mean and its +- std band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    lines = {}
+    for row in rows:
+        value = measure(row["metrics"], path)
+        if value is not None:
+            lines.setdefault((row["preset"], row["arm"]), {}).setdefault(row["budget_flops"], []).append(value)
+    for (preset, arm), points in sorted(lines.items()):
+        xs = sorted(points)
+        mean = [statistics.fmean(points[x]) for x in xs]
+        std = [spread(points[x]) for x in xs]
+        ax.plot(xs, mean, marker="o", label=f"{arm} ({preset})")
+        ax.fill_between(xs, [m - s for m, s in zip(mean, std, strict=True)],
+                        [m + s for m, s in zip(mean, std, strict=True)], alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("counted training FLOPs")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    if lines:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str) -> str:
+    """The page: how it was made, per claim where it holds, per (preset, budget) the verdicts and the table."""
+    lines = ["# The claims across compute", "", "Made from `docs/claims/scaling.json` by:", "", "```bash", command,
+             "```", ""]
+    groups = grouped(rows)
+    by_preset: dict[str, dict[float, dict[str, str]]] = {}
+    sections = []
+    for (preset, budget), arms in sorted(groups.items()):
+        rules, noise = budget_verdicts(arms)
+        by_preset.setdefault(preset, {})[budget] = {c: v.split(" (")[0] for c, _, _, v in rules}
+        seeds = max(len(g) for g in arms.values())
+        sections += [f"### {preset} at {budget:.3g} FLOPs ({seeds} seed(s); noise {noise:.3f})", "",
+                     "| claim | measured | verdict |", "| --- | --- | --- |",
+                     *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], "",
+                     "| arm | steps | images | train s | precision | "
+                     + " | ".join(label for _, _, label, _ in MEASURES) + " |",
+                     "| --- | ---: | ---: | ---: | --- |" + " ---: |" * len(MEASURES)]
+        for arm, group in sorted(arms.items()):
+            cells = []
+            for _, path, _, _ in MEASURES:
+                values = [v for r in group if (v := measure(r["metrics"], path)) is not None]
+                cells.append("–" if not values else f"{statistics.fmean(values):.3f}"
+                             + (f" ± {spread(values):.3f}" if len(values) > 1 else ""))
+            sections.append(f"| {arm} | {group[0]['steps']} | {group[0]['images']} | "
+                            f"{statistics.fmean(r['train_s'] for r in group):.0f} | {group[0]['precision']} | "
+                            + " | ".join(cells) + " |")
+        sections.append("")
+    lines += ["## Where each claim holds", ""]
+    for preset, per_budget in sorted(by_preset.items()):
+        lines += [f"**{preset}**", "", "| claim | across the budgets |", "| --- | --- |",
+                  *[f"| {c} | {v} |" for c, v in summary(per_budget).items()], ""]
+    lines += ["## Against compute", ""] + [f"![{name}]({file})" for name, file in figures.items()] + [""]
+    return "\n".join(lines + ["## Per budget", "", *sections])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m train.scaling`: the page and its figures from scaling.json."""
+    def run(argv: list[str] | None) -> None:
+        p = argparse.ArgumentParser(prog="python -m train.scaling", description=__doc__.splitlines()[0])
+        p.add_argument("--rows", type=Path, default=Path("docs/claims/scaling.json"), help="the rows to read")
+        p.add_argument("--doc", type=Path, default=Path("docs/claims/scaling.md"),
+                       help="the page to write (its figures beside it)")
+        args = p.parse_args(argv)
+        rows = read_rows(args.rows)
+        if not rows:
+            raise ValueError(f"{args.rows} holds no rows yet: run python -m train.compare --budget-flops first")
+        args.doc.parent.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for name, path, label, _ in MEASURES:
+            target = args.doc.parent / f"scaling_{name.replace('@', '_')}.png"
+            figure(rows, path, label, target)
+            files[name] = target.name
+        command = "python -m train.scaling " + " ".join(argv if argv is not None else sys.argv[1:])
+        args.doc.write_text(render(rows, files, command.strip()))
+        print(f"wrote {args.doc} and {len(files)} figures", file=sys.stderr)
+
+    return run_main(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
