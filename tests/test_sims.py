@@ -253,6 +253,21 @@ def test_live_race_stops_at_its_time_bound():
     assert list(frames[0].modes) == ["biglearn-forward"]
 
 
+def test_live_race_ends_within_a_second_of_its_bound_between_frames():
+    """The bound is checked after every outer iteration, not only at the frames (every 30 iterations of 300)."""
+    import time
+
+    from biglearn.sims import live
+
+    start = time.monotonic()
+    frames = list(live.live_race(["joint", "biglearn", "biglearn+cond"], "reverse", live.MAX_ITERS, seed=0,
+                                 max_seconds=0.3))
+    took = time.monotonic() - start
+    assert frames[-1].final and frames[-1].stopped_early and frames[-1].iteration < live.MAX_ITERS
+    assert took <= 0.3 + 1.0
+    assert [f.final for f in frames].count(True) == 1
+
+
 @pytest.mark.parametrize("arms, direction, iters, message", [
     ([], "reverse", 10, "at least one arm"),
     (["vae"], "reverse", 10, "unknown arm"),
@@ -340,3 +355,29 @@ def test_pacgan2s_discriminator_sees_two_samples_and_the_others_one():
         gan2d.train(["vae"], 1, gan2d.GanConfig(steps=1))
     with pytest.raises(ValueError, match="unknown gan2d architecture"):
         gan2d.GanConfig(arch="resnet")
+
+
+def test_identical_races_are_replayed_from_the_cache(monkeypatch):
+    from biglearn.sims import live
+    from webapp import principle
+
+    cache = principle.RaceCache(size=2)
+    first = list(principle.live_run(["joint"], "reverse", 10, 0, cache=cache))
+    monkeypatch.setattr(live, "live_race", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran again")))
+    again = list(principle.live_run(["joint"], "reverse", 10.0, 0, cache=cache))
+    assert [s for _, s in again] == [s for _, s in first]
+    assert all(a[0] is b[0] for a, b in zip(again, first, strict=True))  # the same frames, not a new run
+    with pytest.raises(AssertionError, match="ran again"):  # another seed is another race
+        list(principle.live_run(["joint"], "reverse", 10, 1, cache=cache))
+
+
+def test_a_race_cut_short_by_its_bound_is_not_cached(monkeypatch):
+    from biglearn.sims import live
+    from webapp import principle
+
+    cache = principle.RaceCache()
+    monkeypatch.setattr(live, "MAX_SECONDS", 0.0)
+    real = live.live_race
+    monkeypatch.setattr(live, "live_race", lambda *a, **k: real(*a, **{**k, "max_seconds": 0.0}))
+    out = list(principle.live_run(["joint"], "reverse", 10, 0, cache=cache))
+    assert "stopped after" in out[-1][1] and cache.get((("joint",), 10, 0)) is None

@@ -13,7 +13,7 @@ import biglearn
 
 from . import inputs as IN
 from . import model_slot as MS
-from . import principle
+from . import principle, queue_guard
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, thumbnails, visible
 from .limits import BodyLimit
 from .settings import (
@@ -373,6 +373,7 @@ def build_demo(
         )
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
+    queue_guard.install(demo)  # no visitor can fill the queues: per-queue, per-session and per-address bounds
     return demo
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,16 +34,51 @@ def bundled_text(name: str, folder: Path = SIM_ASSETS) -> str:
     return path.read_text() if path.exists() else f"*({name} is not bundled in this copy of the app)*"
 
 
+class RaceCache:
+    """The last few finished races, by their settings: a race is deterministic (its arms, objective, iterations
+    and seed fix every frame), so a repeat is served from here instead of holding the race queue again."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._runs: OrderedDict[tuple, list[tuple[np.ndarray, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> list[tuple[np.ndarray, str]] | None:
+        with self._lock:
+            frames = self._runs.get(key)
+            if frames is not None:
+                self._runs.move_to_end(key)
+            return frames
+
+    def put(self, key: tuple, frames: list[tuple[np.ndarray, str]]) -> None:
+        with self._lock:
+            self._runs[key] = frames
+            self._runs.move_to_end(key)
+            while len(self._runs) > self.size:
+                self._runs.popitem(last=False)
+
+
+RACES = RaceCache()
+
+
 def live_run(arms: list[str] | None, direction: str, iters: float | None,
-             seed: float | None) -> Iterator[tuple[np.ndarray | None, str]]:
-    """Yield the contours (an image) and a status line as the race goes; a bad value is a readable error."""
+             seed: float | None, cache: RaceCache = RACES) -> Iterator[tuple[np.ndarray | None, str]]:
+    """Yield the contours (an image) and a status line as the race goes; a bad value is a readable error. A race
+    run before with the same settings is replayed from `cache` (only races that reached their last iteration
+    are kept: one the time bound cut short depends on the machine's load)."""
     try:
         if seed is None or isinstance(seed, bool) or not float(seed).is_integer() or not 0 <= seed <= 10_000:
             raise ValueError(f"the seed must be a whole number from 0 to 10,000, got {seed!r}")
-        frames = live.live_race(list(arms or []), direction, iters if iters is not None else 0, int(seed))
-        first = next(frames)
+        key = (tuple(live.arm_names(list(arms or []), direction)), live.check_iterations(iters or 0), int(seed))
+        replay = cache.get(key)
+        frames = None if replay is not None else live.live_race(list(arms or []), direction, key[1], int(seed))
+        first = None if frames is None else next(frames)
     except ValueError as exc:
         raise gr.Error(message(exc)) from exc
+    if replay is not None:
+        yield from replay
+        return
+    shown = []
     for frame in (first, *frames):
         modes = ", ".join(f"{arm}: {n} of 25 modes" for arm, n in frame.modes.items())
         if frame.final:
@@ -49,7 +86,10 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None,
             status = f"**Done at iteration {frame.iteration} of {frame.total}**{note}. Covered: {modes}."
         else:
             status = f"Iteration {frame.iteration} of {frame.total}… covered so far: {modes}."
-        yield np.asarray(frame.picture), status
+        shown.append((np.asarray(frame.picture), status))
+        yield shown[-1]
+        if frame.final and not frame.stopped_early:
+            cache.put(key, shown)
 
 
 def build_tab() -> None:

@@ -335,9 +335,11 @@ class RaceState:
 
 
 def race_states(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig(),
-                seed: int = 0) -> Iterator[RaceState]:
+                seed: int = 0, deadline: float | None = None) -> Iterator[RaceState]:
     """Run every arm for `seeds` seeds at once, yielding the state at iteration 0 and after every
-    `eval_every` iterations (and the last): what `race` records and the app's live run draws."""
+    `eval_every` iterations (and the last): what `race` records and the app's live run draws. With a `deadline`
+    (a `time.monotonic()` value) the race checks it after every outer iteration and, once past it, yields
+    that iteration's state and stops."""
     arms = [ARMS[a] for a in arm_names]
     means, chol = init_params(arms, seeds, seed)
     g = torch.Generator().manual_seed(seed + 1)
@@ -354,8 +356,11 @@ def race_states(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig()
             with torch.no_grad():  # plain SGD; a non-finite gradient (a collapsed component) is skipped
                 means = (means - cfg.lr * torch.nan_to_num(gm, nan=0.0, posinf=0.0, neginf=0.0)).detach()
                 chol = (chol - cfg.lr * torch.nan_to_num(gc, nan=0.0, posinf=0.0, neginf=0.0)).detach()
-        if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.iters:
+        late = deadline is not None and time.monotonic() >= deadline
+        if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.iters or late:
             yield RaceState(it + 1, means.clone(), chol.clone(), evaluate(means, chol, cfg.eval_samples, g))
+        if late:
+            return
 
 
 def race(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig(), seed: int = 0,
