@@ -11,9 +11,9 @@ import gradio as gr
 
 import biglearn
 
+from . import cache_files, principle, queue_guard
 from . import inputs as IN
 from . import model_slot as MS
-from . import principle, queue_guard
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, thumbnails, visible
 from .limits import BodyLimit
 from .settings import (
@@ -392,6 +392,9 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
     the page's inputs take), and without a run history (which would keep every user's images in their
     browser); used by `main` and the tests."""
     from starlette.middleware import Middleware
+
+    # Gradio's cache bounded: a killed run's files removed now, empty folders and leftovers on a schedule
+    cache_files.keep_bounded(cache_files.cache_root(), (demo.delete_cache or DELETE_CACHE)[0])
 
     # system fonts: the default theme's web fonts are fetched from the internet, and offline (or half loaded) the
     # title came out in two fonts

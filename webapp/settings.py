@@ -37,8 +37,8 @@ MODEL_CONCURRENCY = 2 if torch.cuda.is_available() else 1
 MAX_FILE_SIZE = "20mb"
 THUMB_SCALE = 3
 MAX_SAMPLES = 16
-# every 10 minutes, delete the files the app served (gallery tiles, uploads) that are over an hour old; Gradio
-# also empties the whole cache when the server restarts
+# every 10 minutes Gradio deletes the files the app served (gallery tiles, uploads) that are over an hour old;
+# webapp/cache_files.py removes what that leaves (empty folders, upload leftovers, a killed run's files at start-up)
 DELETE_CACHE = (600, 3600)
 
 DESCRIPTION = """\

@@ -1,0 +1,79 @@
+"""Gradio's cache kept bounded (webapp/cache_files.py): a dead run's files, empty folders, leftovers, the cap."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from webapp import cache_files
+
+
+def old(path, seconds):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def populate(root):
+    """A cache as Gradio leaves it: hash folders with files, an empty folder, an upload's 0-byte leftover."""
+    for name in ("a1", "b2"):
+        (root / name).mkdir(parents=True)
+        (root / name / "tile.png").write_bytes(b"x" * 1000)
+    (root / "c3").mkdir()
+    (root / "tmpabc123").write_bytes(b"")
+    return root
+
+
+def test_start_up_removes_what_no_live_server_made(tmp_path):
+    root = populate(tmp_path / "gradio")
+    for path in root.rglob("*"):
+        old(path, 3600)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    markers = root / cache_files.MARKERS
+    markers.mkdir()
+    (markers / dead.stdout.strip()).write_text(str(time.time() - 7200))  # a killed server's marker
+    cutoff = cache_files.register(root)
+    assert cutoff == cache_files.PROCESS_START  # the dead server's start no longer protects anything
+    assert not (markers / dead.stdout.strip()).exists() and (markers / str(os.getpid())).exists()
+    done = cache_files.clean(root, older_than=cutoff)
+    assert done.files == 3 and done.folders == 3
+    assert [p.name for p in root.iterdir()] == [cache_files.MARKERS]
+
+
+def test_a_live_servers_files_survive_another_servers_start(tmp_path):
+    root = populate(tmp_path / "gradio")
+    markers = root / cache_files.MARKERS
+    markers.mkdir()
+    (markers / "1").write_text(str(time.time() - 7200))  # pid 1 is alive: an older live server
+    for path in root.rglob("*"):
+        old(path, 3600)  # made an hour ago, after that server started
+    cutoff = cache_files.register(root)
+    cache_files.clean(root, older_than=cutoff)
+    assert (root / "a1" / "tile.png").exists() and (root / "b2" / "tile.png").exists()
+    assert not (root / "tmpabc123").exists() and not (root / "c3").exists()  # leftovers go whoever made them
+
+
+def test_the_scheduled_clean_up_removes_empty_folders_and_leftovers_and_caps_the_size(tmp_path):
+    root = populate(tmp_path / "gradio")
+    (root / "d4").mkdir()
+    (root / "d4" / "new.png").write_bytes(b"y" * 5000)
+    old(root / "c3", 120)
+    old(root / "tmpabc123", 120)
+    old(root / "a1" / "tile.png", 30)
+    old(root / "b2" / "tile.png", 20)
+    done = cache_files.clean(root, max_bytes=6000)  # no removal by age: Gradio's own clean-up does that
+    assert not (root / "c3").exists() and not (root / "tmpabc123").exists()
+    assert not (root / "a1" / "tile.png").exists() and (root / "b2" / "tile.png").exists()  # the oldest first
+    assert (root / "d4" / "new.png").exists() and done.bytes_left == 6000 and done.files_left == 2
+    assert not (root / "a1").exists()  # emptied by the clean-up itself
+    young = root / "e5"  # empty and new: a file may be about to land in it
+    young.mkdir()
+    cache_files.clean(root)
+    assert young.exists()
+
+
+def test_one_clean_up_thread_per_cache(tmp_path):
+    root = tmp_path / "gradio"
+    first = cache_files.keep_bounded(root, 600)
+    assert cache_files.keep_bounded(root, 1) is first and first.daemon and first.is_alive()
