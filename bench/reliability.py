@@ -11,7 +11,10 @@ temporary directories, and measures what holds under hostile input, large reques
 5. the trainer SIGKILLed at random moments, resumed each time: steps lost per kill (at most the checkpoint
    interval), and whether the finished run equals an uninterrupted one bit for bit;
 6. a full disk (a file-size limit) while a checkpoint is written: the message, the exit status, and whether
-   the previous checkpoint is intact.
+   the previous checkpoint is intact;
+7. a race flood: one session joins the live race's queue many times at once and re-joins every 0.5 s when
+   refused, while another user clicks Complete: that user's success rate and p50 / p95, and how many of the
+   flooder's joins the queue guard (webapp/queue_guard.py) let through.
 Prints the tables as Markdown (docs/reliability.md holds them) and optionally writes JSON.
 """
 
@@ -56,10 +59,12 @@ class Plan:
     kills: int
     train_steps: int
     body_mb: int
+    flood_joins: int  # race joins sent at once by the flooding session
+    flood_completes: int  # Completes of the other user meanwhile
 
 
-FULL = Plan(users=8, completes=10, seeds=8, kills=5, train_steps=400, body_mb=48)
-QUICK = Plan(users=2, completes=2, seeds=2, kills=1, train_steps=40, body_mb=8)
+FULL = Plan(users=8, completes=10, seeds=8, kills=5, train_steps=400, body_mb=48, flood_joins=70, flood_completes=30)
+QUICK = Plan(users=2, completes=2, seeds=2, kills=1, train_steps=40, body_mb=8, flood_joins=8, flood_completes=3)
 
 
 def progress(message: str) -> None:
@@ -367,6 +372,52 @@ def many_users(app: ServedApp, grid: tuple[int, int], plan: Plan) -> dict[str, A
             "before": before, "after": {"cache": app.cache_size(), "memory": app.memory_mib()}}
 
 
+# --- 7. a race flood ------------------------------------------------------------------------------------------
+
+def race_flood(app: ServedApp, grid: tuple[int, int], plan: Plan) -> dict[str, Any]:
+    """One session floods the race queue (`plan.flood_joins` joins at once, then one every 0.5 s, never reading
+    its results) while another user clicks Complete `plan.flood_completes` times."""
+    gh, gw = grid
+    top = {"grid": [gh, gw], "mask": [1] * (gw * (gh // 2)) + [0] * (gw * (gh - gh // 2))}
+    flooder, user = BrowserLikeUser(app.url), BrowserLikeUser(app.url)
+    user.complete(top, 8, 0)  # the session's first click builds its state
+    counts = {"accepted": 0, "refused": 0, "other": 0}
+    stop = threading.Event()
+
+    def join(seed: int) -> None:
+        status = flooder.http.post("/gradio_api/queue/join", json={
+            "data": [["joint", "biglearn"], "reverse", 300, seed], "fn_index": flooder.fn["race"],
+            "session_hash": flooder.session, "event_data": None, "trigger_id": None}).status_code
+        counts["accepted" if status == 200 else "refused" if status == 503 else "other"] += 1
+
+    def flood() -> None:
+        for seed in range(plan.flood_joins):  # distinct seeds: no replay from the race cache
+            join(seed)
+        seed = plan.flood_joins
+        while not stop.wait(0.5):
+            join(seed)
+            seed += 1
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    times, failures = [], []
+    for i in range(plan.flood_completes):
+        start = time.perf_counter()
+        try:
+            error = "" if user.complete(top, 8, i) == 8 else "missing tiles"
+        except Exception as exc:  # noqa: BLE001 - a refusal or failure is counted
+            error = str(exc)[:120] or type(exc).__name__
+        (failures.append(error) if error else times.append(time.perf_counter() - start))
+    stop.set()
+    thread.join()
+    flooder.close()
+    user.close()
+    timing = summarise(times) if times else None
+    return {"flood_joins": plan.flood_joins, "joins": counts, "completes": plan.flood_completes,
+            "succeeded": len(times), "failures": failures[:5], "p50_s": timing and timing.p50,
+            "p95_s": timing and timing.p95}
+
+
 # --- 5. and 6. the trainer -----------------------------------------------------------------------------------
 
 def trainer(out: Path, steps: int, *extra: str, limit_file_bytes: int | None = None) -> subprocess.Popen:
@@ -487,6 +538,8 @@ def run(plan: Plan, checkpoint: str, seed: int = 0) -> dict[str, Any]:
             results["large_body"] = large_body(app, plan.body_mb)
             progress(f"{plan.users} users x {plan.completes} Completes")
             results["load"] = many_users(app, grid, plan)
+            progress(f"race flood: {plan.flood_joins} joins, {plan.flood_completes} Completes of another user")
+            results["race_flood"] = race_flood(app, grid, plan)
             results["server_alive"] = app.proc.poll() is None and app.get("/gradio_api/info")[0] == 200
         finally:
             app.close()
@@ -527,6 +580,12 @@ def render(r: dict[str, Any]) -> str:
             f"{load['client_cpu_s_per_call'] * 1e3:.0f} | {b['cache']['files']} ({b['cache']['mib']:.1f}) → "
             f"{a['cache']['files']} ({a['cache']['mib']:.1f}) | {b['memory']['rss']:.0f} → {a['memory']['rss']:.0f} "
             f"({a['memory']['peak']:.0f}) |"]
+    fl = r["race_flood"]
+    fp = "–" if fl["p50_s"] is None else f"{fl['p50_s']:.2f} / {fl['p95_s']:.2f}"
+    out += ["", "| race flood: joins at once, then every 0.5 s | joins accepted / refused | another user's "
+                "Completes succeeded | their p50 / p95 s |", "| ---: | --- | ---: | ---: |",
+            f"| {fl['flood_joins']} | {fl['joins']['accepted']} / {fl['joins']['refused']} | "
+            f"{fl['succeeded']}/{fl['completes']} | {fp} |"]
     k, f = r["kills"], r["disk_full"]
     out += ["", "| trainer fault | result |", "| --- | --- |",
             f"| SIGKILL × {k['kills']} at random moments, resumed each time | steps lost per kill {k['steps_lost']} "

@@ -296,3 +296,42 @@ def test_the_load_suites_browser_like_user_speaks_the_pages_protocol(client):
             user.complete(TOP, "x", 0)
     finally:
         user.close()
+
+
+def test_a_session_flooding_the_race_cannot_lock_others_out(client, monkeypatch):
+    """Through the page's own protocol: one session joins the race 8 times at once; the guard lets at most one
+    run and one wait, refuses the rest with a plain sentence, and another user's Complete goes through."""
+    import threading
+
+    from PIL import Image
+
+    from bench.reliability import BrowserLikeUser
+    from biglearn.sims import live
+
+    release = threading.Event()
+
+    def slow_race(arms, direction, iters, seed, max_seconds=live.MAX_SECONDS):
+        release.wait(30)  # holds the race queue without using the CPU
+        yield live.LiveFrame(int(iters), int(iters), Image.new("RGB", (8, 8)), {"joint": 0}, True, False)
+
+    monkeypatch.setattr(live, "live_race", slow_race)
+    flooder, user, third = (BrowserLikeUser(client.src) for _ in range(3))
+    try:
+        statuses, details = [], []
+        for seed in range(8):
+            answer = flooder.http.post("/gradio_api/queue/join", json={
+                "data": [["joint"], "reverse", 10, seed], "fn_index": flooder.fn["race"],
+                "session_hash": flooder.session, "event_data": None, "trigger_id": None})
+            statuses.append(answer.status_code)
+            details.append(answer.text)
+        assert 1 <= statuses.count(200) <= 2 and statuses.count(503) >= 6
+        assert any("You already have 1 race requests waiting" in d for d in details)
+        assert user.complete(TOP, 3, 0) == 3  # the model queue is not held up
+        other = third.http.post("/gradio_api/queue/join", json={
+            "data": [["joint"], "reverse", 10, 99], "fn_index": third.fn["race"], "session_hash": third.session,
+            "event_data": None, "trigger_id": None})
+        assert other.status_code == 200  # another session may still queue its race
+    finally:
+        release.set()
+        for u in (flooder, user, third):
+            u.close()
