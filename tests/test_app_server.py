@@ -335,3 +335,63 @@ def test_a_session_flooding_the_race_cannot_lock_others_out(client, monkeypatch)
         release.set()
         for u in (flooder, user, third):
             u.close()
+
+
+def test_ended_sessions_release_their_memory_and_open_pages_keep_theirs(files):
+    """API sessions (no heartbeat) that stopped calling are dropped by the sweep, which frees what Gradio kept for
+    them (a copy of the page and their last outputs); a session whose page is open (a heartbeat stream) stays."""
+    import gc
+    import threading
+    import time
+    import tracemalloc
+
+    import httpx
+
+    from bench.reliability import BrowserLikeUser
+    from webapp import session_memory
+
+    demo = layout.build_demo(lambda: biglearn.load(files / "tiny.safetensors", "cpu"), "tiny")
+    port = free_port()
+    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        def one_session() -> None:
+            user = BrowserLikeUser(url)
+            user.click("complete_raw", [None, TOP, 4, 0])
+            user.close()
+
+        one_session()
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        n = 12
+        for _ in range(n):
+            one_session()
+        gc.collect()
+        kept = (tracemalloc.get_traced_memory()[0] - base) / n
+        page = BrowserLikeUser(url)
+        page.click("complete_raw", [None, TOP, 4, 0])
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            with httpx.stream("GET", f"{url}gradio_api/heartbeat/{page.session}", timeout=60) as stream:
+                for _ in stream.iter_lines():
+                    if stop.is_set():
+                        return
+
+        beating = threading.Thread(target=heartbeat)
+        beating.start()
+        deadline = time.monotonic() + 10
+        while not demo.heartbeats.is_open(page.session) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert demo.heartbeats.is_open(page.session)
+        dropped = session_memory.sweep(demo, demo.heartbeats, api_idle_s=0)
+        gc.collect()
+        left = (tracemalloc.get_traced_memory()[0] - base) / n
+        tracemalloc.stop()
+        assert dropped >= n and page.session in demo.state_holder.session_data  # the open page keeps its state
+        assert kept > 100 * 1024 and left < 100 * 1024, (kept, left)  # KiB per session: before and after
+        stop.set()
+        page.close()
+    finally:
+        demo.close()

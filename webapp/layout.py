@@ -11,7 +11,7 @@ import gradio as gr
 
 import biglearn
 
-from . import cache_files, principle, queue_guard
+from . import cache_files, principle, queue_guard, session_memory
 from . import inputs as IN
 from . import model_slot as MS
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, thumbnails, visible
@@ -395,6 +395,9 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
 
     # Gradio's cache bounded: a killed run's files removed now, empty folders and leftovers on a schedule
     cache_files.keep_bounded(cache_files.cache_root(), (demo.delete_cache or DELETE_CACHE)[0])
+    # each visitor's state released soon after the visitor is gone (open pages are told by their heartbeat)
+    demo.heartbeats = session_memory.Heartbeats()
+    session_memory.keep_bounded(demo, demo.heartbeats)
 
     # system fonts: the default theme's web fonts are fetched from the internet, and offline (or half loaded) the
     # title came out in two fonts
@@ -405,6 +408,8 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
         max_file_size=MAX_FILE_SIZE,
         run_history=False,
         theme=theme,
-        app_kwargs={"middleware": [Middleware(BodyLimit, upload_types=upload_types(demo))]},
+        app_kwargs={"middleware": [Middleware(BodyLimit, upload_types=upload_types(demo)),
+                                   Middleware(session_memory.HeartbeatWatch, heartbeats=demo.heartbeats)]},
+        state_session_capacity=session_memory.CAPACITY,
         **kwargs,
     )
