@@ -341,8 +341,11 @@ def test_typed_sources_are_checked():
 
 
 def test_messages_are_plain_text_for_api_clients():
-    assert handlers.message(ValueError("the class 'x' is not a digit")) == "The class 'x' is not a digit"
-    assert handlers.message(ValueError("<b>bold</b>")) == "&lt;b&gt;bold&lt;/b&gt;"  # the page renders HTML
+    from webapp.refusals import message
+
+    assert message(ValueError("the class 'x' is not a digit")) == "The class 'x' is not a digit"
+    assert message(ValueError("<b>bold</b>")) == "&lt;b&gt;bold&lt;/b&gt;"  # the page renders HTML
+    assert message(ValueError("nobody/model is not a local file")) == "nobody/model is not a local file"
 
 
 class TestMaskFiles:

@@ -395,3 +395,26 @@ def test_ended_sessions_release_their_memory_and_open_pages_keep_theirs(files):
         page.close()
     finally:
         demo.close()
+
+
+def test_a_run_of_user_mistakes_leaves_no_traceback_in_the_log(client, capfd, caplog):
+    """Each refused input costs one INFO line (endpoint and reason), never a traceback; messages hold no paths or
+    exception class names."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="biglearn.app")
+    capfd.readouterr()
+    mistakes = [((TOP, 2, -5), "/complete"), ((TOP, 2, 1.5), "/complete"),
+                (({"grid": [7, 7], "mask": [1] * 5}, 2, 0), "/complete"), (("not a url",), "/use_drawing"),
+                (("11", None, 2, 0), "/generate"), (("../../etc/passwd",), "/load_checkpoint")]
+    messages = []
+    for args, endpoint in mistakes:
+        with pytest.raises(AppError) as refused:
+            client.predict(*args, api_name=endpoint)
+        messages.append(str(refused.value))
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err[-2000:]
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) >= len(mistakes), lines
+    for text in messages:
+        assert "/tmp/" not in text and "Error:" not in text.split(":", 1)[-1][:40] and "/work" not in text

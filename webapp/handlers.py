@@ -29,6 +29,7 @@ from . import mask_files as MF
 from . import model_slot as MS
 from . import pictures as PI
 from . import transplant as TR
+from .refusals import refused
 from .sessions import SessionModels, checked_source
 from .settings import (
     ASSETS,
@@ -115,18 +116,9 @@ def user_errors(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except ValueError as exc:  # the user's mistake: one line in the server log, no traceback
-            LOG.info("%s refused: %s", fn.__name__, exc)
-            raise gr.Error(message(exc)) from exc
+            raise refused(exc, fn.__name__) from exc
 
     return wrapper
-
-
-def message(exc: BaseException) -> str:
-    """An exception as a one-line, HTML-safe sentence."""
-    text = str(exc) or type(exc).__name__
-    # quotes stay as they are: API clients read these messages as plain text (no &#x27;); < > & are escaped
-    # because the page's toasts render HTML
-    return html.escape(text[:1].upper() + text[1:], quote=False)
 
 
 def thumbnails(images: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
@@ -499,9 +491,8 @@ class Handlers:
                 raise ValueError("give a checkpoint path or a Hugging Face Hub id, or upload a .safetensors file")
             model, name = self.sessions.load(session, source(), name)
         except Exception as exc:  # any failure to load leaves this session on its model, and is an error (API too)
-            LOG.info("checkpoint not loaded: %s", exc)
             kept = html.escape(current, quote=False)
-            raise gr.Error(f"Could not load that checkpoint, keeping {kept}: {message(exc)}") from None
+            raise refused(exc, "load_checkpoint", f"Could not load that checkpoint, keeping {kept}: ") from None
         gr.Info(f"Loaded {html.escape(name, quote=False)} for this browser session (other visitors keep their model).")
         c = model.config
         return Swapped(self.card(request), self.class_choices(c), self.show(image, c), self.canvas(c),

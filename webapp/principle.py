@@ -13,7 +13,7 @@ import numpy as np
 
 from biglearn.sims import live
 
-from .handlers import message
+from .refusals import refused
 from .settings import ASSETS
 
 SIM_ASSETS = ASSETS / "sims"
@@ -74,7 +74,7 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None,
         frames = None if replay is not None else live.live_race(list(arms or []), direction, key[1], int(seed))
         first = None if frames is None else next(frames)
     except ValueError as exc:
-        raise gr.Error(message(exc)) from exc
+        raise refused(exc, "race") from exc
     if replay is not None:
         yield from replay
         return

@@ -32,6 +32,7 @@ from PIL import Image
 from . import inputs as IN
 from .images import MAX_FILE_BYTES, decode_image
 from .pictures import EDITOR_PX
+from .refusals import refused
 
 HERE = Path(__file__).resolve().parent  # widgets.js and .css live beside this file
 MAX_GRID_SIDE = 256  # patches per side a painter value may claim (more is not a mask of any model here)
@@ -147,7 +148,7 @@ class PatchPainter(gr.HTML):
         try:
             return mask_from_value(payload)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise refused(exc, "painter") from exc
 
     def postprocess(self, value: Painting | None) -> dict[str, Any] | None:
         """A `Painting` -> the wire format."""
@@ -181,7 +182,7 @@ class DrawingPad(gr.HTML):
         try:
             return decode_data_url(payload)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise refused(exc, "drawing pad") from exc
 
     def postprocess(self, value: np.ndarray | None) -> str | None:
         """A uint8 image -> the wire format (None clears the pad)."""
@@ -202,7 +203,7 @@ def whole(payload: Any, label: str | None, low: float, high: float) -> int:
     try:
         return IN.whole_number(payload, label or "the value", int(low), int(high))
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refused(exc, label or "a number") from None
 
 
 class WholeSlider(gr.Slider):
