@@ -268,12 +268,25 @@ def resolve_path(path_or_hub_id: str | Path) -> Path:
         raise CheckpointError(f"checkpoint not found: {text}")
     repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:]) or "model.safetensors"
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
     except ImportError as exc:
         raise CheckpointError(f"{text} is not a local file, and huggingface_hub is not installed to fetch it "
                               "from the Hub") from exc
+    from .hub import hub_reachable
+
+    if not hub_reachable():  # fail in seconds, not after the client's retries; a cached copy still loads
+        cached = try_to_load_from_cache(repo_id, filename)
+        if isinstance(cached, str):
+            return Path(cached)
+        raise CheckpointError(f"{text} is not a local file, and the Hugging Face Hub could not be reached to fetch "
+                              f"it (repo {repo_id}, file {filename}; no copy in the local cache)")
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename))
-    except Exception as exc:  # offline, unknown repo or file: all mean "cannot load this id"
-        raise CheckpointError(f"{text} is not a local file and could not be fetched from the Hugging Face Hub "
-                              f"(repo {repo_id!r}, file {filename!r}; offline?): {type(exc).__name__}: {exc}") from exc
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise CheckpointError(f"{text}: there is no Hub repository {repo_id} (or it is private)") from exc
+    except EntryNotFoundError as exc:
+        raise CheckpointError(f"{text}: the Hub repository {repo_id} has no file {filename}") from exc
+    except Exception as exc:  # a time-out, a refused connection, a server error: all mean "cannot fetch it now"
+        raise CheckpointError(f"{text} could not be fetched from the Hugging Face Hub (repo {repo_id}, file "
+                              f"{filename}): the Hub did not answer as expected; try again later") from exc

@@ -6,14 +6,31 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 class HubError(ValueError):
     """A Hub step that cannot be done as asked, said in one line."""
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a connection to the Hub's host opens within `timeout` seconds (huggingface_hub itself retries an
+    unreachable Hub for tens of seconds before it gives up); False when offline mode is on (HF_HUB_OFFLINE)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def check_repo_id(repo_id: str, what: str = "REPO_ID") -> str:

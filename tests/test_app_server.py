@@ -302,6 +302,7 @@ def test_a_session_flooding_the_race_cannot_lock_others_out(client, monkeypatch)
     """Through the page's own protocol: one session joins the race 8 times at once; the guard lets at most one
     run and one wait, refuses the rest with a plain sentence, and another user's Complete goes through."""
     import threading
+    import time
 
     from PIL import Image
 
@@ -335,6 +336,7 @@ def test_a_session_flooding_the_race_cannot_lock_others_out(client, monkeypatch)
         release.set()
         for u in (flooder, user, third):
             u.close()
+        time.sleep(1.0)  # the released races end now: their work must not land in a later test's measurement
 
 
 def test_ended_sessions_release_their_memory_and_open_pages_keep_theirs(files):
@@ -361,6 +363,7 @@ def test_ended_sessions_release_their_memory_and_open_pages_keep_theirs(files):
             user.close()
 
         one_session()
+        time.sleep(1.0)  # other servers of this process settle: tracemalloc counts every thread
         gc.collect()
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
@@ -418,3 +421,43 @@ def test_a_run_of_user_mistakes_leaves_no_traceback_in_the_log(client, capfd, ca
     assert len(lines) >= len(mistakes), lines
     for text in messages:
         assert "/tmp/" not in text and "Error:" not in text.split(":", 1)[-1][:40] and "/work" not in text
+
+
+def test_an_unreachable_hub_id_is_refused_in_seconds_in_plain_words(client, files, monkeypatch):
+    """A Hub lookup fails within 5 s when the Hub cannot be reached, keeps the typed id's case, names no exception
+    class and no server path, and another session's Complete meanwhile takes under 3 s; a bogus upload is named
+    by its file name, not its place in the server's cache."""
+    import threading
+    import time
+
+    from gradio_client import Client
+
+    from biglearn import hub
+
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    other = Client(client.src, verbose=False)
+    other.predict(TOP, 2, 0, api_name="/complete")  # its session's first call builds its state
+    took = {}
+
+    def complete() -> None:
+        start = time.monotonic()
+        other.predict(TOP, 2, 0, api_name="/complete")
+        took["complete"] = time.monotonic() - start
+
+    worker = threading.Thread(target=complete)
+    start = time.monotonic()
+    worker.start()
+    with pytest.raises(AppError) as refused:
+        client.predict("Nobody/Model-X", api_name="/load_checkpoint")
+    took["hub"] = time.monotonic() - start
+    worker.join()
+    text = str(refused.value)
+    assert took["hub"] < 5 and took["complete"] < 3, took
+    assert "Nobody/Model-X" in text and "could not be reached" in text
+    assert not any(bad in text for bad in ("Error:", "NotFound", "/tmp", str(settings.ROOT))), text
+    bogus = files / "bogus.safetensors"
+    bogus.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(AppError) as refused:
+        client.predict(handle_file(bogus), api_name="/upload_checkpoint")
+    text = str(refused.value)
+    assert "uploaded bogus.safetensors" in text and "/tmp" not in text and "gradio" not in text, text

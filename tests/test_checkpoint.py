@@ -231,8 +231,42 @@ def test_hub_id_offline_raises_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # so "user/repo" is not a local path
     with pytest.raises(CheckpointError, match="user/repo.*(Hugging Face Hub|huggingface_hub)"):
         biglearn.load("user/repo")
-    with pytest.raises(CheckpointError, match="file 'ckpt/m.safetensors'"):
+    with pytest.raises(CheckpointError, match="file ckpt/m.safetensors"):
         biglearn.load("user/repo/ckpt/m.safetensors")
+
+
+def test_an_unreachable_hub_fails_in_seconds_and_a_cached_copy_still_loads(monkeypatch, tmp_path):
+    import socket
+    import time
+
+    from huggingface_hub import constants
+
+    from biglearn import hub
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: a refused connection
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert hub.hub_reachable() is False
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{listening.getsockname()[1]}")
+        assert hub.hub_reachable() is True
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    with pytest.raises(CheckpointError, match="Hugging Face Hub could not be reached") as refused:
+        biglearn.load("nobody/model")
+    assert time.monotonic() - start < 5 and "nobody/model" in str(refused.value)
+    assert "Error" not in str(refused.value)  # no exception class names in what a user reads
+    cached = tmp_path / "cached.safetensors"
+    smoke = biglearn.get_preset("smoke")
+    biglearn.save(cached, UniversalGenerator(smoke.model), smoke)
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda repo, name: str(cached))
+    assert biglearn.load("nobody/model").config == smoke.model
 
 
 @pytest.mark.parametrize("bad", ["./nope.safetensors", "nope", "/abs/nope.safetensors"])

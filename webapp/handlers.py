@@ -121,6 +121,12 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def shown_name(name: str) -> str:
+    """A checkpoint's name as a visitor may see it: a local path as its file name (never a path on the server),
+    anything else (a Hub id, "uploaded x.safetensors") as it is."""
+    return Path(name).name if Path(name).is_absolute() or Path(name).exists() else name
+
+
 def thumbnails(images: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
     """Example images (N, H, W[, C]) as crisp gallery thumbnails with captions."""
     return [(upscale(PI.to_rgb(img), THUMB_SCALE), cap) for img, cap in zip(images, captions, strict=True)]
@@ -485,14 +491,18 @@ class Handlers:
         """Redraw this user's pictures for the new checkpoint; a failed load raises gr.Error (the page keeps its
         pictures and the session its model)."""
         session = getattr(request, "session_hash", None)
+        current, where = self.sessions.default.name, ""
         try:
             _, current = self.sessions.get(session)
             if not name:
                 raise ValueError("give a checkpoint path or a Hugging Face Hub id, or upload a .safetensors file")
-            model, name = self.sessions.load(session, source(), name)
+            where = source()
+            model, name = self.sessions.load(session, where, name)
         except Exception as exc:  # any failure to load leaves this session on its model, and is an error (API too)
-            kept = html.escape(current, quote=False)
-            raise refused(exc, "load_checkpoint", f"Could not load that checkpoint, keeping {kept}: ") from None
+            # the visitor reads the names it knows: what it typed or uploaded, never a path on this server
+            reason = str(exc).replace(where, name) if where else str(exc)
+            kept = html.escape(shown_name(current), quote=False)
+            raise refused(reason, "load_checkpoint", f"Could not load that checkpoint, keeping {kept}: ") from None
         gr.Info(f"Loaded {html.escape(name, quote=False)} for this browser session (other visitors keep their model).")
         c = model.config
         return Swapped(self.card(request), self.class_choices(c), self.show(image, c), self.canvas(c),

@@ -44,6 +44,8 @@ def build_demo(
     model_event = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
     # loading runs beside the model calls, never in front of them: another visitor's Complete does not wait
     load_event = {"concurrency_id": "load", "concurrency_limit": 1}
+    # an upload never waits behind a typed Hub id's download (its own queue of one)
+    upload_event = {"concurrency_id": "upload", "concurrency_limit": 1}
     with gr.Blocks(title="BigLearn-GAN", delete_cache=delete_cache) as demo:
         gr.Markdown(DESCRIPTION)
         image = gr.State(as_hwc(h.digits[0]))
@@ -369,7 +371,7 @@ def build_demo(
         swapped = outputs(Swapped)
         ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint", **load_event)
         ckpt_file.upload(
-            h.upload_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint", **load_event
+            h.upload_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint", **upload_event
         )
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)

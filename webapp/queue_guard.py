@@ -29,13 +29,13 @@ class Limits:
     """Waiting jobs allowed: per queue (concurrency id), per session and queue, per client address."""
 
     per_queue: dict[str, int] = field(default_factory=lambda: {"sims": 6})
-    per_session: dict[str, int] = field(default_factory=lambda: {"model": 2, "sims": 1, "load": 1})
+    per_session: dict[str, int] = field(default_factory=lambda: {"model": 2, "sims": 1, "load": 1, "upload": 1})
     per_session_default: int = 8
     per_address: int = 12
     trust_proxy: bool = field(default_factory=lambda: os.environ.get("BIGLEARN_TRUST_PROXY", "") in ("1", "true"))
 
 
-WHAT = {"model": "model calls", "sims": "races", "load": "checkpoint loads"}
+WHAT = {"model": "model calls", "sims": "races", "load": "checkpoint loads", "upload": "checkpoint uploads"}
 
 
 def client_address(request: Any, trust_proxy: bool) -> str | None:

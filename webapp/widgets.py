@@ -148,7 +148,7 @@ class PatchPainter(gr.HTML):
         try:
             return mask_from_value(payload)
         except ValueError as exc:
-            raise refused(exc, "painter") from exc
+            raise refused(exc, "painter", capitalise=False) from exc
 
     def postprocess(self, value: Painting | None) -> dict[str, Any] | None:
         """A `Painting` -> the wire format."""
@@ -182,7 +182,7 @@ class DrawingPad(gr.HTML):
         try:
             return decode_data_url(payload)
         except ValueError as exc:
-            raise refused(exc, "drawing pad") from exc
+            raise refused(exc, "drawing pad", capitalise=False) from exc
 
     def postprocess(self, value: np.ndarray | None) -> str | None:
         """A uint8 image -> the wire format (None clears the pad)."""
@@ -203,7 +203,7 @@ def whole(payload: Any, label: str | None, low: float, high: float) -> int:
     try:
         return IN.whole_number(payload, label or "the value", int(low), int(high))
     except ValueError as exc:
-        raise refused(exc, label or "a number") from None
+        raise refused(exc, label or "a number", capitalise=False) from None
 
 
 class WholeSlider(gr.Slider):
