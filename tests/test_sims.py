@@ -381,3 +381,22 @@ def test_a_race_cut_short_by_its_bound_is_not_cached(monkeypatch):
     monkeypatch.setattr(live, "live_race", lambda *a, **k: real(*a, **{**k, "max_seconds": 0.0}))
     out = list(principle.live_run(["joint"], "reverse", 10, 0, cache=cache))
     assert "stopped after" in out[-1][1] and cache.get((("joint",), 10, 0)) is None
+
+
+def test_forward_kl_does_not_offer_the_arm_it_has_no_version_of():
+    from webapp import principle
+
+    forward = principle.arm_choices("forward", ["joint", "biglearn+cond"])
+    assert "biglearn+cond" not in forward["choices"] and forward["value"] == ["joint"]
+    reverse = principle.arm_choices("reverse", ["joint"])
+    assert "biglearn+cond" in reverse["choices"] and reverse["value"] == ["joint"]
+
+
+def test_live_titles_count_modes_in_words_on_a_readable_panel():
+    from biglearn.sims import live
+    from webapp.widgets import DrawingPad
+
+    assert [live.mode_count(n) for n in (0, 1, 3)] == ["0 modes", "1 mode", "3 modes"]
+    frame = next(live.live_race(["joint"], "reverse", 10, seed=0))
+    assert frame.picture.size[0] >= 300  # a readable panel (it was 192 px)
+    assert DrawingPad(caption="x").preprocess("") is None  # a blank pad: "draw something first", not a URL error

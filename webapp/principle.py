@@ -92,6 +92,12 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None,
             cache.put(key, shown)
 
 
+def arm_choices(direction: str, picked: list[str] | None) -> dict:
+    """The arms a KL direction offers: forward KL has no biglearn+cond, so it is not offered (and unticked)."""
+    offered = [a for a in live.LIVE_ARMS if direction != "forward" or a != "biglearn+cond"]
+    return gr.update(choices=offered, value=[a for a in (picked or []) if a in offered])
+
+
 def build_tab() -> None:
     """The tab's components and events, inside the caller's `gr.Tab`."""
     gr.Markdown("The principle in two dimensions, where every distribution is known exactly (Big Cooperative "
@@ -119,3 +125,4 @@ def build_tab() -> None:
     for name, title in TABLES:
         gr.Markdown(f"**{title}**\n\n" + bundled_text(name))
     go.click(live_run, [arms, direction, iters, seed], [picture, status], api_name="race", **LIVE_EVENT)
+    direction.change(arm_choices, [direction, arms], arms, api_name=False, queue=False)

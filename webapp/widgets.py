@@ -176,8 +176,8 @@ class DrawingPad(gr.HTML):
                          caption=caption, px=px, brush=brush, **kwargs)
 
     def preprocess(self, payload: Any) -> Image.Image | None:
-        """The drawing, decoded safely."""
-        if payload is None:
+        """The drawing, decoded safely; None for a blank pad (which sends nothing, or an empty string)."""
+        if not payload:
             return None
         try:
             return decode_data_url(payload)

@@ -20,6 +20,7 @@ DIRECTIONS = ("reverse", "forward")
 MAX_ITERS = 300  # about 17 s for three arms on one busy CPU thread (docs/simulations.md, "Speed")
 MAX_SECONDS = 20.0  # a live run stops here whatever its iterations: it must not hold a worker longer
 FRAMES = 10
+FRAME_DPI = 100  # 320 px a panel: readable titles in the app (60 made 192 px panels)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class LiveFrame:
     modes: dict[str, int]
     final: bool
     stopped_early: bool  # the time bound ended the run before `total`
+
+
+def mode_count(n: int) -> str:
+    """"1 mode", "3 modes"."""
+    return f"{n} mode" if n == 1 else f"{n} modes"
 
 
 def arm_names(arms: list[str], direction: str) -> list[str]:
@@ -70,8 +76,9 @@ def live_race(arms: list[str], direction: str, iters: float, seed: int,
         modes = {n: int(state.metrics["modes"][i]) for i, n in enumerate(names)}
         over = time.monotonic() >= deadline
         final = state.iteration == total or over
-        titles = [f"{n}: it {state.iteration}, {modes[n]} modes" for n in names]
-        yield LiveFrame(state.iteration, total, contours_image(state.means, state.chol, titles), modes, final,
+        titles = [f"{n}: it {state.iteration}, {mode_count(modes[n])}" for n in names]
+        yield LiveFrame(state.iteration, total, contours_image(state.means, state.chol, titles, dpi=FRAME_DPI), modes,
+                        final,
                         over and state.iteration < total)
         if final:
             return
