@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -22,3 +23,11 @@ def run_main(run: Callable[[list[str] | None], Any], argv: list[str] | None = No
         print(interrupted, file=sys.stderr)
         return 130
     return 0
+
+
+def writable_folder(folder: Path) -> None:
+    """Create `folder` if needed and check that a file can be written in it; OSError with the reason if not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".write-test"
+    probe.write_text("")
+    probe.unlink()

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 import biglearn
 from biglearn.checkpoint import load_inference
-from biglearn.cli import run_main
+from biglearn.cli import run_main, writable_folder
 from biglearn.config import BigLearnConfig
 from biglearn.figures import sweep_source
 from biglearn.precision import PRECISIONS
@@ -278,10 +278,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
                   figure_rows=4) if args.quick else Sizes()
     for folder in (args.runs, args.doc.parent):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / ".write-test"
-            probe.write_text("")
-            probe.unlink()
+            writable_folder(folder)
         except OSError as exc:
             raise CompareError(f"cannot write into {folder}: {exc.strerror or exc}") from exc
     return Plan(data=str(args.data), test_data=str(args.test_data), ood_data=str(args.ood_data),

@@ -14,6 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from biglearn.cli import writable_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("biglearn", "webapp")  # the repository's own packages a Space may need
 PAGE_FILES = ("webapp/*.js", "webapp/*.css")  # read by webapp at run time
@@ -169,10 +171,7 @@ def stage(dest: Path, *, hardware: str = "cpu-basic", checkpoint: str = BUNDLED,
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise SpaceError(f"stage folder {dest} is not empty: give a new or empty folder")
     try:
-        dest.mkdir(parents=True, exist_ok=True)
-        probe = dest / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        writable_folder(dest)
     except OSError as exc:
         raise SpaceError(f"cannot write into stage folder {dest}: {exc.strerror or exc}") from None
     sources = [root / "app.py", *module_closure(root / "app.py", root)]
