@@ -385,10 +385,10 @@ def test_ended_sessions_release_their_memory_and_open_pages_keep_theirs(files):
         beating = threading.Thread(target=heartbeat)
         beating.start()
         deadline = time.monotonic() + 10
-        while not demo.heartbeats.is_open(page.session) and time.monotonic() < deadline:
+        while not demo.streams.pages.is_open(page.session) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert demo.heartbeats.is_open(page.session)
-        dropped = session_memory.sweep(demo, demo.heartbeats, api_idle_s=0)
+        assert demo.streams.pages.is_open(page.session)
+        dropped = session_memory.sweep(demo, demo.streams.pages, api_idle_s=0)
         gc.collect()
         left = (tracemalloc.get_traced_memory()[0] - base) / n
         tracemalloc.stop()
@@ -461,3 +461,52 @@ def test_an_unreachable_hub_id_is_refused_in_seconds_in_plain_words(client, file
         client.predict(handle_file(bogus), api_name="/upload_checkpoint")
     text = str(refused.value)
     assert "uploaded bogus.safetensors" in text and "/tmp" not in text and "gradio" not in text, text
+
+
+def test_jobs_nobody_listens_for_are_dropped_before_they_run(files, monkeypatch):
+    """A client that joins Completes and never reads their results: its waiting job is dropped (after the grace,
+    here 0.5 s), so another user's Complete does not wait behind work nobody wants."""
+    import time
+
+    from bench.reliability import BrowserLikeUser
+    from webapp import queue_guard
+
+    monkeypatch.setattr(queue_guard, "LISTEN_GRACE_S", 0.5)
+    monkeypatch.setattr(queue_guard, "CHECK_EVERY_S", 0.2)
+    real = biglearn.load(files / "tiny.safetensors", "cpu")
+    calls: list[int] = []
+
+    class Slow:
+        """The tiny model, 1.5 s a call: jobs stay in the queue long enough to be seen."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def complete(self, *args, **kwargs):
+            calls.append(1)
+            time.sleep(1.5)
+            return real.complete(*args, **kwargs)
+
+    slow = Slow()
+    demo = layout.build_demo(lambda: slow, "slow")
+    port = free_port()
+    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        leaver, user = BrowserLikeUser(url), BrowserLikeUser(url)
+        for seed in range(2):  # joins and never listens: the first runs at once, the second waits
+            answer = leaver.http.post("/gradio_api/queue/join", json={
+                "data": [None, TOP, 2, seed], "fn_index": leaver.fn["complete_raw"], "session_hash": leaver.session,
+                "event_data": None, "trigger_id": None})
+            assert answer.status_code == 200
+        time.sleep(1.0)  # past the grace: the waiting job of the leaver is dropped
+        start = time.monotonic()
+        result = user.click("complete_raw", [None, TOP, 2, 0])
+        waited = time.monotonic() - start
+        assert result["data"][0]["shape"] == [2, 1, 28, 28]
+        assert len(calls) == 2, calls  # the leaver's first job (already running) and the user's: not the dropped one
+        assert waited < 1.5 + 1.5 + 1.0  # behind at most the running job, not the dropped one too
+        leaver.close()
+        user.close()
+    finally:
+        demo.close()

@@ -375,7 +375,10 @@ def build_demo(
         )
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
-    queue_guard.install(demo)  # no visitor can fill the queues: per-queue, per-session and per-address bounds
+    demo.streams = session_memory.Streams()  # filled by launch's middleware: open pages, result streams
+    # no visitor can fill the queues (per-queue, per-session and per-address bounds), and jobs nobody listens for
+    # are dropped before they run
+    queue_guard.install(demo, listeners=demo.streams.listeners)
     return demo
 
 
@@ -398,8 +401,7 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
     # Gradio's cache bounded: a killed run's files removed now, empty folders and leftovers on a schedule
     cache_files.keep_bounded(cache_files.cache_root(), (demo.delete_cache or DELETE_CACHE)[0])
     # each visitor's state released soon after the visitor is gone (open pages are told by their heartbeat)
-    demo.heartbeats = session_memory.Heartbeats()
-    session_memory.keep_bounded(demo, demo.heartbeats)
+    session_memory.keep_bounded(demo, demo.streams.pages)
 
     # system fonts: the default theme's web fonts are fetched from the internet, and offline (or half loaded) the
     # title came out in two fonts
@@ -411,7 +413,7 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
         run_history=False,
         theme=theme,
         app_kwargs={"middleware": [Middleware(BodyLimit, upload_types=upload_types(demo)),
-                                   Middleware(session_memory.HeartbeatWatch, heartbeats=demo.heartbeats)]},
+                                   Middleware(session_memory.StreamWatch, streams=demo.streams)]},
         state_session_capacity=session_memory.CAPACITY,
         **kwargs,
     )

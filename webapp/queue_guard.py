@@ -10,18 +10,25 @@ checks every job before Gradio queues it:
   behind a proxy every request comes from the proxy, so its forwarding header is honoured only when the app is
   told it sits behind one (`BIGLEARN_TRUST_PROXY=1`, as on a Hugging Face Space); otherwise the address limit is
   not applied (it would count all visitors as one).
-A refused job gets a plain sentence (HTTP 503), and the server log one INFO line.
+A refused job gets a plain sentence (HTTP 503), and the server log one INFO line. And a job that waits with
+nobody listening for its result (its session has no open result stream `LISTEN_GRACE_S` after it joined: a
+client that joined and left, or never read) is dropped before it runs: 100 Completes whose client never listened
+used to all run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 LOG = logging.getLogger("biglearn.app")
+LISTEN_GRACE_S = 5.0
+CHECK_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,9 @@ class Limits:
     per_session_default: int = 8
     per_address: int = 12
     trust_proxy: bool = field(default_factory=lambda: os.environ.get("BIGLEARN_TRUST_PROXY", "") in ("1", "true"))
+    # how long a waiting job's session may take to open its result stream, and how often jobs are checked
+    listen_grace_s: float = field(default_factory=lambda: LISTEN_GRACE_S)
+    check_every_s: float = field(default_factory=lambda: CHECK_EVERY_S)
 
 
 WHAT = {"model": "model calls", "sims": "races", "load": "checkpoint loads", "upload": "checkpoint uploads"}
@@ -68,15 +78,35 @@ def refusal(waiting: list[Any], fn: Any, session: str | None, address: str | Non
     return None
 
 
-def install(demo: Any, limits: Limits = Limits()) -> None:
+def unlistened(waiting: list[Any], listeners: Any, grace_s: float, now: float) -> list[Any]:
+    """The waiting jobs (with `session_hash` and `enqueue_time`, a time.monotonic() value) that have waited over
+    `grace_s` while their session had no open result stream."""
+    return [e for e in waiting if now - e.enqueue_time > grace_s and not listeners.is_open(e.session_hash)]
+
+
+def install(demo: Any, limits: Limits | None = None, listeners: Any = None) -> None:
     """Put the guard in front of `demo`'s queue (after `demo.queue(...)`): every job is checked before it
-    is queued."""
+    is queued; with `listeners` (session_memory.Heartbeats of the result streams), jobs nobody listens for are
+    dropped every `limits.check_every_s` seconds."""
     from gradio import route_utils
 
+    limits = limits or Limits()
     queue = demo._queue
     push: Callable[..., Awaitable[tuple]] = queue.push
+    checking: list[asyncio.Task] = []
+
+    async def drop_unlistened() -> None:
+        while not getattr(queue, "stopped", False):
+            waiting = [e for q in queue.event_queue_per_concurrency_id.values() for e in q.queue]
+            for event in unlistened(waiting, listeners, limits.listen_grace_s, time.monotonic()):
+                LOG.info("dropped a %s job nobody listens for (session %s)", event.fn.api_name or event.fn.name,
+                         event.session_hash[:8])
+                await queue.clean_events(event_id=event._id)
+            await asyncio.sleep(limits.check_every_s)
 
     async def guarded_push(body: Any, request: Any, username: str | None) -> tuple:
+        if listeners is not None and not checking:  # started in the server's event loop, by its first job
+            checking.append(asyncio.get_running_loop().create_task(drop_unlistened()))
         try:
             fn = route_utils.get_fn(demo, None, body)
         except Exception:  # noqa: BLE001 - a malformed job: Gradio's own push says what is wrong with it

@@ -5,7 +5,8 @@ with tracemalloc (in process, the bundled model): 685 KiB per fresh session afte
 samples, 4 KiB once that state is dropped. Gradio frees a browser's state an hour after its page closed and an API
 client's (which never opens the heartbeat stream) only when 10,000 newer sessions push it out: memory grew in a
 straight line with the number of visitors. Here:
-- `Heartbeats` (ASGI middleware) counts each session's open heartbeat streams: an open page;
+- `StreamWatch` (ASGI middleware) counts each session's open streams: heartbeats (an open page) in `pages`, and
+  result streams (`/queue/data`: someone waiting for the session's results) in `listeners`;
 - `sweep` drops the state of every session without an open page, with no job queued or running, and idle for
   `API_IDLE_S` (an API client's session: it has ended when it stops calling) or, for a page that closed,
   `CLOSED_GRACE_S`;
@@ -21,17 +22,19 @@ import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 API_IDLE_S = 120.0
 CLOSED_GRACE_S = 60.0
 CAPACITY = 1000  # sessions at once: ~685 KiB each at most, so well under 1 GB whatever the traffic
 SWEEP_EVERY_S = 30.0
 HEARTBEAT = "/heartbeat/"
+RESULTS = "/queue/data"
 
 
 @dataclass
 class Heartbeats:
-    """The sessions with an open heartbeat stream (a page that is open), by count of streams."""
+    """The sessions with an open stream of one kind, by count of streams."""
 
     live: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,23 +56,36 @@ class Heartbeats:
             return session in self.live
 
 
-class HeartbeatWatch:
-    """ASGI middleware: records the heartbeat streams (`.../heartbeat/<session>`) while they are open."""
+@dataclass
+class Streams:
+    """The open streams of an app: heartbeats (`pages`) and result streams (`listeners`)."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], heartbeats: Heartbeats) -> None:
-        self.app, self.heartbeats = app, heartbeats
+    pages: Heartbeats = field(default_factory=Heartbeats)
+    listeners: Heartbeats = field(default_factory=Heartbeats)
+
+
+class StreamWatch:
+    """ASGI middleware: records the heartbeat streams (`.../heartbeat/<session>`) and the result streams
+    (`.../queue/data?session_hash=<session>`) while they are open."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], streams: Streams) -> None:
+        self.app, self.streams = app, streams
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Callable, send: Callable) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if HEARTBEAT not in path:
+        if HEARTBEAT in path:
+            kind, session = self.streams.pages, path.rsplit(HEARTBEAT, 1)[1].strip("/")
+        elif path.endswith(RESULTS):
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            kind, session = self.streams.listeners, (query.get("session_hash") or [""])[0]
+        else:
             await self.app(scope, receive, send)
             return
-        session = path.rsplit(HEARTBEAT, 1)[1].strip("/")
-        self.heartbeats.open(session)
+        kind.open(session)
         try:
             await self.app(scope, receive, send)
         finally:
-            self.heartbeats.close(session)
+            kind.close(session)
 
 
 def sweep(demo: Any, heartbeats: Heartbeats, *, api_idle_s: float = API_IDLE_S,
