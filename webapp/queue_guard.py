@@ -49,11 +49,12 @@ WHAT = {"model": "model calls", "sims": "races", "load": "checkpoint loads", "up
 
 
 def client_address(request: Any, trust_proxy: bool) -> str | None:
-    """The visitor's address: the first hop of X-Forwarded-For when the proxy is trusted, else None (unknown)."""
+    """The visitor's address when the app sits behind a trusted proxy: the last entry of X-Forwarded-For, the one
+    that proxy appended (the entries before it are the client's to write); None (unknown) otherwise."""
     if not trust_proxy or request is None:
         return None
     forwarded = request.headers.get("x-forwarded-for", "")
-    return forwarded.split(",")[0].strip() or (request.client.host if request.client else None)
+    return forwarded.split(",")[-1].strip() or (request.client.host if request.client else None)
 
 
 def refusal(waiting: list[Any], fn: Any, session: str | None, address: str | None, limits: Limits) -> str | None:
