@@ -308,7 +308,9 @@ def test_a_session_flooding_the_race_cannot_lock_others_out(client, monkeypatch)
 
     from bench.reliability import BrowserLikeUser
     from biglearn.sims import live
+    from webapp import principle
 
+    monkeypatch.setattr(principle, "RACES", principle.RaceCache())  # its fake races must not be replayed later
     release = threading.Event()
 
     def slow_race(arms, direction, iters, seed, max_seconds=live.MAX_SECONDS):

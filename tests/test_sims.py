@@ -290,7 +290,7 @@ def test_the_tab_handler_streams_frames_and_shows_errors_readably():
 
     from webapp import principle
 
-    out = list(principle.live_run(["joint"], "reverse", 10, 0))
+    out = list(principle.live_run(["joint"], "reverse", 10, 0, cache=principle.RaceCache()))
     assert len(out) >= 2 and out[0][0].ndim == 3 and out[-1][1].startswith("**Done at iteration 10 of 10**")
     assert "Iteration 0 of 10" in out[0][1]
     for bad in ((["joint"], "reverse", 10, -1), (["joint"], "reverse", 10, 1.5), (["joint"], "reverse", None, 0),

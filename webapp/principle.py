@@ -62,10 +62,11 @@ RACES = RaceCache()
 
 
 def live_run(arms: list[str] | None, direction: str, iters: float | None,
-             seed: float | None, cache: RaceCache = RACES) -> Iterator[tuple[np.ndarray | None, str]]:
+             seed: float | None, cache: RaceCache | None = None) -> Iterator[tuple[np.ndarray | None, str]]:
     """Yield the contours (an image) and a status line as the race goes; a bad value is a readable error. A race
     run before with the same settings is replayed from `cache` (only races that reached their last iteration
     are kept: one the time bound cut short depends on the machine's load)."""
+    cache = RACES if cache is None else cache
     try:
         if seed is None or isinstance(seed, bool) or not float(seed).is_integer() or not 0 <= seed <= 10_000:
             raise ValueError(f"the seed must be a whole number from 0 to 10,000, got {seed!r}")
