@@ -18,22 +18,13 @@ import torch
 
 from biglearn.config import BigLearnConfig
 from train.config import TrainConfig
-from train.data import Dataset
+from train.data import synthetic_dataset
 from train.loop import Trainer
 
 from .measure import count_flops, peak_memory_mib, summarise, time_calls
 
 # (image size, patch size) of the token-scaling sweep: 16, 36, 49, 64, 64 and 256 tokens
 TOKEN_SWEEP = ((16, 4), (24, 4), (28, 4), (32, 4), (64, 8), (64, 4))
-
-
-def synthetic_dataset(config: BigLearnConfig, n: int = 256) -> Dataset:
-    """Random uint8 images (and labels when the model has classes): the cost of a step ignores content."""
-    m = config.model
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, m.channels, m.height, m.width), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, m.num_classes, (n,), generator=g) if m.num_classes else None
-    return Dataset(images, labels, None, m.num_classes, "synthetic")
 
 
 def make_trainer(config: BigLearnConfig, batch: int, device: torch.device, out_dir: Path,

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from biglearn.config import BigLearnConfig
+
 TORCHVISION_SOURCES = ("mnist", "fashion-mnist", "cifar10", "celeba")
 VAL_HOLDOUT = 5000  # MNIST's validation split: the last 5,000 training digits (`--holdout 5000`)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -202,3 +204,13 @@ def validation_indices(n: int, holdout: int) -> range:
     if not 0 < holdout < n:
         raise DataError(f"a validation split of {holdout} images needs a training set of more than {holdout}, got {n}")
     return range(n - holdout, n)
+
+
+def synthetic_dataset(config: BigLearnConfig, n: int = 256) -> Dataset:
+    """Random uint8 images (and labels when the model has classes) of `config`'s shape: what the cost of a step is
+    measured on (the bench, counted FLOPs), which ignores content."""
+    m = config.model
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, m.channels, m.height, m.width), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, m.num_classes, (n,), generator=g) if m.num_classes else None
+    return Dataset(images, labels, None, m.num_classes, "synthetic")

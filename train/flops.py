@@ -60,21 +60,15 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return counter.get_total_flops()
 
 
-def step_flops(config: Any, batch: int, *, data: Any = None, steps: int | None = None) -> float:
+def step_flops(config: Any, batch: int, *, steps: int | None = None) -> float:
     """Mean counted FLOPs of one training step of `config` (a BigLearnConfig) at `batch` on the CPU: the mean over
-    `steps` steps (default: two R1 intervals, so R1 counts at its share), on `data` (a train.data.Dataset) or
-    random images. Masks are drawn as in training, so the mean follows the mask laws."""
+    `steps` steps (default: two R1 intervals, so R1 counts at its share), on random images. Masks are drawn as in
+    training, so the mean follows the mask laws."""
     from .config import TrainConfig
+    from .data import synthetic_dataset
     from .loop import Trainer
 
-    if data is None:
-        m = config.model
-        g = torch.Generator().manual_seed(0)
-        from .data import Dataset
-
-        images = torch.randint(0, 256, (max(batch, 64), m.channels, m.height, m.width), dtype=torch.uint8, generator=g)
-        labels = torch.randint(0, max(m.num_classes, 1), (images.shape[0],), generator=g) if m.num_classes else None
-        data = Dataset(images, labels, None, m.num_classes, "synthetic")
+    data = synthetic_dataset(config)
     interval = config.loss.r1_interval if config.loss.adversarial and config.loss.r1_gamma > 0 else 1
     n = steps or 2 * interval
     with tempfile.TemporaryDirectory() as tmp:

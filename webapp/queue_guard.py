@@ -87,7 +87,7 @@ def unlistened(waiting: list[Any], listeners: Any, grace_s: float, now: float) -
 
 def install(demo: Any, limits: Limits | None = None, listeners: Any = None) -> None:
     """Put the guard in front of `demo`'s queue (after `demo.queue(...)`): every job is checked before it
-    is queued; with `listeners` (session_memory.Heartbeats of the result streams), jobs nobody listens for are
+    is queued; with `listeners` (session_memory.OpenStreams of the result streams), jobs nobody listens for are
     dropped every `limits.check_every_s` seconds."""
     from gradio import route_utils
 

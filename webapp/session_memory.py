@@ -33,7 +33,7 @@ RESULTS = "/queue/data"
 
 
 @dataclass
-class Heartbeats:
+class OpenStreams:
     """The sessions with an open stream of one kind, by count of streams."""
 
     live: dict[str, int] = field(default_factory=dict)
@@ -60,8 +60,8 @@ class Heartbeats:
 class Streams:
     """The open streams of an app: heartbeats (`pages`) and result streams (`listeners`)."""
 
-    pages: Heartbeats = field(default_factory=Heartbeats)
-    listeners: Heartbeats = field(default_factory=Heartbeats)
+    pages: OpenStreams = field(default_factory=OpenStreams)
+    listeners: OpenStreams = field(default_factory=OpenStreams)
 
 
 class StreamWatch:
@@ -88,7 +88,7 @@ class StreamWatch:
             kind.close(session)
 
 
-def sweep(demo: Any, heartbeats: Heartbeats, *, api_idle_s: float = API_IDLE_S,
+def sweep(demo: Any, pages: OpenStreams, *, api_idle_s: float = API_IDLE_S,
           closed_grace_s: float = CLOSED_GRACE_S) -> int:
     """Drop the state of the sessions that have ended (see the module's text); returns how many."""
     holder, queue = demo.state_holder, getattr(demo, "_queue", None)
@@ -96,7 +96,7 @@ def sweep(demo: Any, heartbeats: Heartbeats, *, api_idle_s: float = API_IDLE_S,
     busy = set() if queue is None else {s for s, events in queue.pending_event_ids_session.items() if events}
     dropped = 0
     for session in list(holder.session_data):
-        if session in busy or heartbeats.is_open(session):
+        if session in busy or pages.is_open(session):
             continue
         state = holder.session_data.get(session)
         last = holder.time_last_used.get(session, now)
@@ -113,7 +113,7 @@ def sweep(demo: Any, heartbeats: Heartbeats, *, api_idle_s: float = API_IDLE_S,
     return dropped
 
 
-def keep_bounded(demo: Any, heartbeats: Heartbeats, every_s: float = SWEEP_EVERY_S) -> threading.Thread:
+def keep_bounded(demo: Any, pages: OpenStreams, every_s: float = SWEEP_EVERY_S) -> threading.Thread:
     """Sweep `demo`'s sessions every `every_s` seconds on a daemon thread, until the demo is gone or stopped."""
     ref = weakref.ref(demo)
 
@@ -129,7 +129,7 @@ def keep_bounded(demo: Any, heartbeats: Heartbeats, every_s: float = SWEEP_EVERY
                 return
             seen_running = seen_running or running
             if running:
-                sweep(current, heartbeats)
+                sweep(current, pages)
             del current
 
     thread = threading.Thread(target=loop, name="biglearn-sessions", daemon=True)
