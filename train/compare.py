@@ -84,6 +84,8 @@ class Plan:
     gap_images: int
     arms: tuple[str, ...]
     precision: str = "auto"
+    threads: int = 0  # threads per arm (0 = cores // parallel)
+    snapshots: int = 0  # inference files kept per arm over its run, for train.curve's plateau curves (0 = none)
 
 
 class CompareError(ValueError):
@@ -118,12 +120,22 @@ def arm_steps(plan: Plan, arm: str) -> int:
     return plan.steps
 
 
+def snapshot_flags(plan: Plan, arm: str) -> list[str]:
+    """--checkpoint-every/--keep-every that keep about `plan.snapshots` inference files over a step-bounded run."""
+    steps = arm_steps(plan, arm)
+    if not plan.snapshots or not steps:
+        return []
+    every = max(1, steps // plan.snapshots)
+    return ["--checkpoint-every", str(every), "--keep-every", str(every)]
+
+
 def arm_command(plan: Plan, arm: str, resume: bool) -> list[str]:
     """The `python -m train` command line of one arm."""
     budget = ["--steps", str(arm_steps(plan, arm))] if plan.budget_flops else \
         ["--time-budget", str(plan.budget_s), "--steps", str(plan.steps)]
     return trainer_command(plan.data, plan.data_root, plan.runs / arm, plan.preset, plan.seed, plan.holdout,
-                           [*budget, "--precision", plan.precision, *ARMS[arm]], resume)
+                           [*budget, "--precision", plan.precision, *snapshot_flags(plan, arm), *ARMS[arm]],
+                           resume)
 
 
 def arm_finished(plan: Plan, arm: str) -> bool:
@@ -143,7 +155,7 @@ def train_arms(plan: Plan) -> None:
     todo = [a for a in plan.arms if a in ARMS and not arm_finished(plan, a)]
     try:
         train_in_parallel(todo, plan.runs, lambda arm, resume: arm_command(plan, arm, resume), plan.parallel,
-                          "compare")
+                          "compare", plan.threads)
     except RunFailed as exc:
         raise CompareError(str(exc)) from None
 
@@ -243,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "--budget and --steps")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="every arm's --precision")
     p.add_argument("--parallel", type=int, default=2, help="arms trained at once (each on cores / N threads)")
+    p.add_argument("--threads", type=int, default=0, help="threads per arm (default: cores / --parallel)")
+    p.add_argument("--snapshots", type=int, default=0,
+                   help="with --budget-flops or --steps: keep about this many inference files per arm over its run "
+                        "(RUNS/ARM/snapshots) for the plateau curves of `python -m train.curve`")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     p.add_argument("--preset", default="mnist-cpu", help="model widths shared by every arm")
     p.add_argument("--seed", type=int, default=0)
@@ -271,6 +287,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise CompareError("give a positive --budget (training seconds per arm), --steps or --budget-flops")
     if args.parallel < 1:
         raise CompareError("--parallel must be >= 1")
+    if args.threads < 0 or args.snapshots < 0:
+        raise CompareError("--threads and --snapshots must be >= 0")
     for path in (args.data, args.test_data, args.ood_data):
         if path not in TORCHVISION_SETS and not Path(path).is_file():
             raise CompareError(f"data file not found: {path}")
@@ -286,7 +304,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
                 runs=args.runs, doc=args.doc, preset="smoke" if args.quick else args.preset, budget_s=budget,
                 steps=steps, budget_flops=args.budget_flops, holdout=args.holdout, parallel=args.parallel,
                 seed=args.seed, sizes=sizes, gap_images=32 if args.quick else GAP_IMAGES, arms=arms,
-                precision=args.precision)
+                precision=args.precision, threads=args.threads, snapshots=args.snapshots)
 
 
 def run(argv: list[str] | None = None) -> dict:

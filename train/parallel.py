@@ -32,13 +32,14 @@ class RunFailed(ValueError):
 
 
 def train_in_parallel(names: list[str], runs: Path, command: Callable[[str, bool], list[str]], parallel: int,
-                      tag: str) -> None:
-    """Train `names` (run directories RUNS/NAME), `parallel` at a time, each on cores // parallel threads.
+                      tag: str, threads: int = 0) -> None:
+    """Train `names` (run directories RUNS/NAME), `parallel` at a time, each on `threads` threads (0: cores //
+    parallel).
 
     `command(name, resume)` gives a run's command line; a run whose directory holds a resume file is resumed.
     Each run's output goes to RUNS/NAME/train.log; progress lines `[tag] ...` to stderr."""
     todo = list(names)
-    threads = max(1, (os.cpu_count() or 1) // parallel)
+    threads = threads or max(1, (os.cpu_count() or 1) // parallel)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     running: list[tuple[str, subprocess.Popen, object]] = []
     root = Path(__file__).resolve().parents[1]

@@ -39,11 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help=f"gmm25: runs per arm, batched (default 10, at most {MAX_SEEDS})")
     p.add_argument("--iters", type=int, help=f"gmm25: outer iterations (default 10000); gan2d: training steps "
                                              f"(default {gan2d.GanConfig.steps}); at most {MAX_ITERS}")
-    p.add_argument("--arms", default=",".join(gmm25.ARMS), help=f"gmm25: comma-separated subset of "
-                                                                 f"{', '.join(gmm25.ARMS)}")
+    p.add_argument("--arms", help=f"comma-separated subset of the arms: gmm25 {', '.join(gmm25.ARMS)} (default all); "
+                                  f"gan2d {', '.join(gan2d.ARMS)} (default all)")
     p.add_argument("--seed", type=int, default=0, help="base seed")
     p.add_argument("--arch", default="mlp", choices=("mlp", "pacgan"),
                    help="gan2d: today's LeakyReLU MLPs (mlp) or PacGAN's 2DGrid networks and optimiser (pacgan)")
+    setup = p.add_argument_group("gan2d setup (defaults: the --arch's)")
+    for flag, kind, text in (("batch", int, "points per step"), ("lr", float, "Adam learning rate (G and D)"),
+                             ("beta1", float, "Adam β1"), ("beta2", float, "Adam β2"),
+                             ("hidden", int, "mlp: hidden width"), ("depth", int, "mlp: hidden layers"),
+                             ("noise-dim", int, "dimensions of z"), ("r1", float, "R1 weight γ (0 = off)"),
+                             ("eval-every", int, "steps between points of the curves (0 = none)")):
+        setup.add_argument(f"--{flag}", type=kind, help=text)
+    p.add_argument("--resume", action="store_true",
+                   help="gan2d: continue the run whose state is in --out (written every minute)")
     p.add_argument("--quick", action="store_true", help="a small version in seconds (fewer seeds, iterations, "
                                                          "samples, grid points)")
     return p
@@ -65,6 +74,31 @@ def bounded(name: str, value: int | None, default: int, limit: int) -> int:
     if not 0 < value <= limit:
         raise SimError(f"--{name} must lie in [1, {limit}], got {value}")
     return value
+
+
+def chosen_arms(text: str | None, known: tuple[str, ...]) -> list[str]:
+    """The --arms list (all `known` when not given); SimError names unknown ones."""
+    arms = list(known) if text is None else [a.strip() for a in text.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in known]
+    if unknown or not arms:
+        raise SimError(f"unknown arm(s) {', '.join(unknown) or '(none)'}; known: {', '.join(known)}")
+    return arms
+
+
+def gan_setup(args: argparse.Namespace, steps: int) -> gan2d.GanConfig:
+    """The --arch's GanConfig with the setup flags given on the command line; SimError on a bad value."""
+    changes = {name: getattr(args, name) for name in ("batch", "lr", "hidden", "depth", "noise_dim", "eval_every")
+               if getattr(args, name) is not None}
+    if args.r1 is not None:
+        changes["r1_gamma"] = args.r1
+    if args.quick and args.eval_every is None:
+        changes["eval_every"] = 50
+    try:
+        base = gan2d.pacgan_config(steps=steps) if args.arch == "pacgan" else gan2d.GanConfig(steps=steps)
+        betas = tuple(b if flag is None else flag for b, flag in zip(base.betas, (args.beta1, args.beta2), strict=True))
+        return dataclasses.replace(base, betas=betas, **changes)
+    except ValueError as exc:
+        raise SimError(str(exc)) from None
 
 
 def run_landscape(args: argparse.Namespace) -> dict:
@@ -101,10 +135,7 @@ def run_gmm25(args: argparse.Namespace) -> dict:
 
     seeds = bounded("seeds", args.seeds, 3 if args.quick else 10, MAX_SEEDS)
     iters = bounded("iters", args.iters, 200 if args.quick else 10_000, MAX_ITERS)
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in arms if a not in gmm25.ARMS]
-    if unknown or not arms:
-        raise SimError(f"unknown arm(s) {', '.join(unknown) or '(none)'}; known: {', '.join(gmm25.ARMS)}")
+    arms = chosen_arms(args.arms, gmm25.ARMS)
     every = max(1, min(100, iters // 20))
     cfg = gmm25.RaceConfig(iters=iters, eval_every=every, eval_samples=2_000 if args.quick else 10_000)
     last = [time.perf_counter()]
@@ -141,8 +172,12 @@ def run_gan2d(args: argparse.Namespace) -> dict:
 
     seeds = bounded("seeds", args.seeds, 2 if args.quick else 10, MAX_SEEDS)
     steps = bounded("iters", args.iters, 200 if args.quick else gan2d.GanConfig.steps, MAX_ITERS)
-    cfg = gan2d.pacgan_config(steps=steps) if args.arch == "pacgan" else \
-        gan2d.GanConfig(steps=steps, eval_samples=2500)
+    arms = chosen_arms(args.arms, gan2d.ARMS)
+    cfg = gan_setup(args, steps)
+    state = args.out / "state.pt"
+    if state.exists() and not args.resume:
+        raise SimError(f"{args.out} holds an unfinished or finished gan2d run (state.pt): give --resume to continue "
+                       "it, or another --out")
     last = [time.perf_counter()]
 
     def progress(step: int, total: int) -> None:
@@ -150,13 +185,18 @@ def run_gan2d(args: argparse.Namespace) -> dict:
             last[0] = time.perf_counter()
             print(f"gan2d: step {step}/{total}", file=sys.stderr, flush=True)
 
-    result = gan2d.train(list(gan2d.ARMS), seeds, cfg, seed=args.seed, progress=progress)
+    try:
+        result = gan2d.train(arms, seeds, cfg, seed=args.seed, progress=progress, checkpoint=state)
+    except ValueError as exc:
+        raise SimError(str(exc)) from None
     ev = gan2d.evaluate(result, seed=args.seed)
-    plots.gan_samples(ev["samples"], list(gan2d.ARMS), seeds, args.out / "samples.png")
+    plots.gan_samples(ev["samples"], arms, seeds, args.out / "samples.png")
+    if result["curves"]["iterations"]:
+        plots.gan_curves(result["curves"], arms, args.out / "curves.png")
     table = {arm: {k: {"mean": round(float(torch.tensor(v).mean()), 4),
                        "std": round(float(torch.tensor(v).std(correction=0)), 4)} for k, v in m.items()}
              for arm, m in ev["per_arm"].items()}
-    lines = ["| arm | modes captured (of 25; ≥ 1 sample within 3σ) | high-quality share (within 3σ) | reverse KL | "
+    lines = ["| arm | modes captured (of 25; ≥ 1 high-quality sample) | high-quality share (within 3σ) | reverse KL | "
              "modes with ≥ 1% of the samples | conditional modes (of 25) | conditional W1 |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for arm, m in table.items():
@@ -164,8 +204,10 @@ def run_gan2d(args: argparse.Namespace) -> dict:
                                                ("modes", "quality", "kl", "modes_1pct", "conditional_modes",
                                                 "conditional_w1")) + " |")
     (args.out / "table.md").write_text("\n".join(lines) + "\n")
-    return {"experiment": "gan2d", "seeds": seeds, "config": dataclasses.asdict(cfg),
-            "seconds": round(result["seconds"], 1), "per_arm": ev["per_arm"], "table": table}
+    return {"experiment": "gan2d", "arms": arms, "seeds": seeds, "seed": args.seed, "config": dataclasses.asdict(cfg),
+            "seconds": round(result["seconds"], 1),
+            "us_per_seed_step": round(1e6 * result["seconds"] / (steps * seeds * len(arms)), 1),
+            "per_arm": ev["per_arm"], "table": table, "curves": result["curves"]}
 
 
 def run(argv: list[str] | None = None) -> dict:

@@ -19,10 +19,13 @@ seeds of two arms train as one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -59,10 +62,16 @@ class GanConfig:
     r1_gamma: float = 0.01
     eval_samples: int = 2500
     arch: str = "mlp"  # one of ARCHS
+    eval_every: int = 0  # steps between points of the curves (modes, quality on eval_samples); 0 = no curves
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"unknown gan2d architecture {self.arch!r}; known: {', '.join(ARCHS)}")
+        for name in ("steps", "batch", "hidden", "depth", "noise_dim", "eval_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"GanConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and all(0 <= b < 1 for b in self.betas) and self.r1_gamma >= 0 and self.eval_every >= 0):
+            raise ValueError("GanConfig: lr > 0, betas in [0, 1), r1_gamma >= 0 and eval_every >= 0 are needed")
 
 
 def pacgan_config(**changes: object) -> GanConfig:
@@ -176,46 +185,123 @@ def sample_tasks(big: torch.Tensor, n: int, g: torch.Generator) -> tuple[torch.T
     return TASKS[kind, 0], TASKS[kind, 1], theta
 
 
-def train(arms: list[str], seeds: int, cfg: GanConfig = GanConfig(), seed: int = 0,
-          progress: Callable[[int, int], None] | None = None) -> dict:
-    """Train every arm for `seeds` seeds at once; returns the generators and the seconds taken."""
-    g = torch.Generator().manual_seed(seed)
-    rows = len(arms) * seeds
-    unknown = [a for a in arms if a not in ARMS]
-    if unknown:
-        raise ValueError(f"unknown gan2d arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
-    big = torch.tensor([a == "biglearn" for a in arms]).repeat_interleave(seeds)
-    packed = torch.tensor([a == "pacgan2" for a in arms]).repeat_interleave(seeds)
-    gen, disc = UniversalGenerator2D(rows, cfg, g), UniversalDiscriminator2D(rows, cfg, g, packed)
-    opt_g = torch.optim.Adam(gen.net.parameters(), lr=cfg.lr, betas=cfg.betas)
-    opt_d = torch.optim.Adam(disc.net.parameters(), lr=cfg.lr, betas=cfg.betas)
-    start = time.perf_counter()
-    for step in range(cfg.steps):
+class Gan2dRun:
+    """The networks, optimisers and random state of one gan2d training (every arm and seed as rows)."""
+
+    def __init__(self, arms: list[str], seeds: int, cfg: GanConfig, seed: int) -> None:
+        unknown = [a for a in arms if a not in ARMS]
+        if unknown:
+            raise ValueError(f"unknown gan2d arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
+        self.arms, self.seeds, self.cfg, self.seed = list(arms), seeds, cfg, seed
+        self.g = torch.Generator().manual_seed(seed)
+        rows = len(arms) * seeds
+        self.big = torch.tensor([a == "biglearn" for a in arms]).repeat_interleave(seeds)
+        packed = torch.tensor([a == "pacgan2" for a in arms]).repeat_interleave(seeds)
+        self.gen = UniversalGenerator2D(rows, cfg, self.g)
+        self.disc = UniversalDiscriminator2D(rows, cfg, self.g, packed)
+        self.opt_g = torch.optim.Adam(self.gen.net.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.opt_d = torch.optim.Adam(self.disc.net.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.step, self.seconds = 0, 0.0
+        self.curves: dict = {"iterations": [], **{arm: {k: [] for k in CURVE_KEYS} for arm in arms}}
+
+    def identity(self) -> dict:
+        """What a checkpoint must match to be continued by this run."""
+        return {"arms": self.arms, "seeds": self.seeds, "seed": self.seed, "config": dataclasses.asdict(self.cfg)}
+
+    def train_step(self) -> None:
+        """One D step (eq. 4 on a batch of tasks, R1 on real points when on) and one non-saturating G step."""
+        cfg, g, rows = self.cfg, self.g, len(self.big)
         x = sample_data(rows, cfg.batch, g)
-        source, target, theta = sample_tasks(big, cfg.batch, g)
+        source, target, theta = sample_tasks(self.big, cfg.batch, g)
         real = rotate(x, theta)
         z = torch.randn(rows, cfg.batch, cfg.noise_dim, generator=g)
-        fake = gen(real, source, target, theta, z)
-        # discriminator: eq. 4 on this batch of tasks, R1 on real points (when on)
+        fake = self.gen(real, source, target, theta, z)
         real_req = real.detach().requires_grad_(cfg.r1_gamma > 0)
-        d_real = disc(real_req, source, target, theta)
-        d_loss = (F.softplus(-d_real) + F.softplus(disc(fake.detach(), source, target, theta))).mean(1).sum()
+        d_real = self.disc(real_req, source, target, theta)
+        d_loss = (F.softplus(-d_real) + F.softplus(self.disc(fake.detach(), source, target, theta))).mean(1).sum()
         if cfg.r1_gamma > 0:
             (grad,) = torch.autograd.grad(d_real.sum(), real_req, create_graph=True)
             d_loss = d_loss + 0.5 * cfg.r1_gamma * grad.square().sum(-1).mean(1).sum()
-        opt_d.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        opt_d.step()
-        # generator, non-saturating
-        g_loss = F.softplus(-disc(fake, source, target, theta)).mean(1).sum()
-        opt_g.zero_grad(set_to_none=True)
+        self.opt_d.step()
+        g_loss = F.softplus(-self.disc(fake, source, target, theta)).mean(1).sum()
+        self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        for p in disc.net.parameters():  # D's gradients from G's step are not D's
+        for p in self.disc.net.parameters():  # D's gradients from G's step are not D's
             p.grad = None
-        opt_g.step()
-        if progress is not None and ((step + 1) % 100 == 0 or step + 1 == cfg.steps):
-            progress(step + 1, cfg.steps)
-    return {"generator": gen, "arms": arms, "seeds": seeds, "seconds": time.perf_counter() - start, "config": cfg}
+        self.opt_g.step()
+        self.step += 1
+
+    @torch.no_grad()
+    def record_curves(self) -> None:
+        """Append the joint's mode metrics per arm (one value per seed) at the current step."""
+        g = torch.Generator().manual_seed(self.seed + 7 + self.step)  # the run's own stream is left untouched
+        m = mode_metrics(joint_samples(self.gen, self.cfg.eval_samples, g))
+        self.curves["iterations"].append(self.step)
+        for i, arm in enumerate(self.arms):
+            for k in CURVE_KEYS:
+                self.curves[arm][k].append([round(float(v), 4) for v in m[k][i * self.seeds:(i + 1) * self.seeds]])
+
+    def state(self) -> dict:
+        return {"identity": self.identity(), "step": self.step, "seconds": self.seconds, "curves": self.curves,
+                "rng": self.g.get_state(), "gen": self.gen.net.parameters(), "disc": self.disc.net.parameters(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def save(self, path: Path) -> None:
+        """Write the whole state atomically (a crash mid-write leaves the previous file)."""
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> None:
+        """Continue from a file `save` wrote; ValueError when it belongs to another setup."""
+        state = torch.load(path, weights_only=False)
+        if state.get("identity") != self.identity():
+            raise ValueError(f"{path} holds a gan2d run of another setup (arms, seeds, seed or options differ); "
+                             "give the same options or another --out")
+        with torch.no_grad():
+            for params, saved in ((self.gen.net.parameters(), state["gen"]), (self.disc.net.parameters(),
+                                                                              state["disc"])):
+                for p, v in zip(params, saved, strict=True):
+                    p.copy_(v)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.g.set_state(state["rng"])
+        self.step, self.seconds, self.curves = state["step"], state["seconds"], state["curves"]
+
+
+CURVE_KEYS = ("modes", "quality", "kl")
+SAVE_EVERY_S = 60.0
+
+
+def train(arms: list[str], seeds: int, cfg: GanConfig = GanConfig(), seed: int = 0,
+          progress: Callable[[int, int], None] | None = None, checkpoint: Path | None = None) -> dict:
+    """Train every arm for `seeds` seeds at once; returns the generators, the seconds taken and the curves.
+
+    With `checkpoint`, the state is written there every minute and at the end, and a run whose file exists
+    continues from it (the same arms, seeds, seed and options)."""
+    run = Gan2dRun(arms, seeds, cfg, seed)
+    if checkpoint is not None and checkpoint.exists():
+        run.load(checkpoint)
+    saved = start = time.perf_counter()
+    base = run.seconds
+    while run.step < cfg.steps:
+        if cfg.eval_every and run.step % cfg.eval_every == 0:
+            run.record_curves()
+        run.train_step()
+        run.seconds = base + time.perf_counter() - start
+        if progress is not None and (run.step % 100 == 0 or run.step == cfg.steps):
+            progress(run.step, cfg.steps)
+        if checkpoint is not None and time.perf_counter() - saved >= SAVE_EVERY_S:
+            run.save(checkpoint)
+            saved = time.perf_counter()
+    if cfg.eval_every and (not run.curves["iterations"] or run.curves["iterations"][-1] != run.step):
+        run.record_curves()
+    if checkpoint is not None:
+        run.save(checkpoint)
+    return {"generator": run.gen, "arms": run.arms, "seeds": seeds, "seconds": run.seconds, "config": cfg,
+            "curves": run.curves}
 
 
 @torch.no_grad()
