@@ -126,6 +126,50 @@ def test_race_densities_match_the_generic_mixture(narrow):
             assert torch.allclose(fast[key][r].double(), value.double(), rtol=1e-4, atol=2e-3), key
 
 
+def test_every_task_kind_of_the_unified_step_is_its_own_loss():
+    """task_loss computes every kind for every row and keeps the row's own: each row's loss equals the same row
+    computed alone, and the joint row's is the 2-D KL at the model's samples."""
+    g = torch.Generator().manual_seed(0)
+    means, chol = 3 * torch.randn(3, gmm25.K, 2, generator=g), torch.tensor([0.5, 0.1, 0.4]).repeat(3, gmm25.K, 1)
+    kind = torch.tensor([gmm25.JOINT, gmm25.MARGINAL, gmm25.CONDITIONAL])
+    rot = gmm25.random_rotations(3, g)
+    rot[0] = torch.eye(2)
+    centres = gmm25.target_means()
+    for forward in (torch.zeros(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool)):
+        noise = gmm25.step_noise(3, 64, centres, g)
+        together = gmm25.task_loss(means, chol, kind, rot, forward, centres, noise)
+        alone = torch.cat([gmm25.task_loss(means[r:r + 1], chol[r:r + 1], kind[r:r + 1], rot[r:r + 1],
+                                           forward[r:r + 1], centres, tuple(t[r:r + 1] for t in noise))
+                           for r in range(3)])
+        assert torch.allclose(together, alone, atol=1e-5)
+    x = gmm25.model_samples(means[:1], chol[:1], noise[1][:1], noise[2][:1])
+    kl = (gmm25.model_log_prob_2d(x, means[:1], chol[:1]) - gmm25.target_log_prob_2d(x, centres)).mean()
+    joint = gmm25.task_loss(means[:1], chol[:1], kind[:1], rot[:1], torch.zeros(1, dtype=torch.bool), centres,
+                            tuple(t[:1] for t in noise))
+    assert torch.allclose(joint, kl[None], atol=1e-4)
+
+
+def test_the_compiled_step_matches_the_eager_one():
+    """torch.compile of the race's step (the app's live race and the bench use it) gives the eager step's result
+    (fused float32 arithmetic: to 1e-4); where compiling fails it falls back to eager."""
+    g = torch.Generator().manual_seed(0)
+    arms = [gmm25.ARMS[a] for a in ("joint", "biglearn+cond", "biglearn-forward")]
+    means, chol = gmm25.init_params(arms, 1, seed=0)
+    kind, rot = gmm25.draw_tasks(arms, 1, 80, gmm25.RaceConfig(iters=100), g)
+    forward = torch.tensor([False, False, True])
+    args = (means, chol, kind, rot, forward, gmm25.target_means(),
+            gmm25.step_noise(3, 100, gmm25.target_means(), g), 0.1)
+    eager = gmm25.sgd_step(*args)
+    compiled = gmm25.CompiledStep()(*args)
+    for a, b in zip(eager, compiled, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    broken = gmm25.CompiledStep()
+    broken.compiled = lambda *a: (_ for _ in ()).throw(RuntimeError("no compiler"))
+    with pytest.warns(UserWarning, match="runs eagerly"):
+        fallback = broken(*args)
+    assert broken.failed.startswith("RuntimeError") and torch.allclose(fallback[0], eager[0])
+
+
 def test_log_mean_exp_and_its_gradient():
     g = torch.Generator().manual_seed(0)
     comp = torch.randn(2, 7, 5, generator=g, dtype=torch.float64) * 30  # terms far below the top are dropped
@@ -135,7 +179,7 @@ def test_log_mean_exp_and_its_gradient():
 
 
 def test_big_learning_covers_more_modes_than_joint_matching():
-    cfg = gmm25.RaceConfig(iters=60, eval_every=60, eval_samples=2_000)
+    cfg = gmm25.RaceConfig(iters=60, eval_every=60, eval_samples=2_000, compile=False)
     result = gmm25.race(["joint", "biglearn"], seeds=3, cfg=cfg)
     joint = sum(result["curves"]["joint"]["modes"][-1]) / 3
     big = sum(result["curves"]["biglearn"]["modes"][-1]) / 3
@@ -237,7 +281,7 @@ def test_2d_tasks_baseline_rows_are_the_untransformed_joint():
 def test_live_race_yields_pictures_and_ends_with_a_final_frame():
     from biglearn.sims import live
 
-    frames = list(live.live_race(["joint", "biglearn"], "reverse", 20, seed=3))
+    frames = list(live.live_race(["joint", "biglearn"], "reverse", 20, seed=3, compile=False))
     assert [f.iteration for f in frames] == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
     assert [f.final for f in frames] == [False] * 10 + [True] and not frames[-1].stopped_early
     assert set(frames[-1].modes) == {"joint", "biglearn"} and all(0 <= n <= 25 for n in frames[-1].modes.values())
@@ -248,7 +292,7 @@ def test_live_race_yields_pictures_and_ends_with_a_final_frame():
 def test_live_race_stops_at_its_time_bound():
     from biglearn.sims import live
 
-    frames = list(live.live_race(["biglearn"], "forward", live.MAX_ITERS, seed=0, max_seconds=0.0))
+    frames = list(live.live_race(["biglearn"], "forward", live.MAX_ITERS, seed=0, max_seconds=0.0, compile=False))
     assert len(frames) == 1 and frames[0].final and frames[0].stopped_early and frames[0].iteration == 0
     assert list(frames[0].modes) == ["biglearn-forward"]
 
@@ -261,7 +305,7 @@ def test_live_race_ends_within_a_second_of_its_bound_between_frames():
 
     start = time.monotonic()
     frames = list(live.live_race(["joint", "biglearn", "biglearn+cond"], "reverse", live.MAX_ITERS, seed=0,
-                                 max_seconds=0.3))
+                                 max_seconds=0.3, compile=False))
     took = time.monotonic() - start
     assert frames[-1].final and frames[-1].stopped_early and frames[-1].iteration < live.MAX_ITERS
     assert took <= 0.3 + 1.0
@@ -397,6 +441,6 @@ def test_live_titles_count_modes_in_words_on_a_readable_panel():
     from webapp.widgets import DrawingPad
 
     assert [live.mode_count(n) for n in (0, 1, 3)] == ["0 modes", "1 mode", "3 modes"]
-    frame = next(live.live_race(["joint"], "reverse", 10, seed=0))
+    frame = next(live.live_race(["joint"], "reverse", 10, seed=0, compile=False))
     assert frame.picture.size[0] >= 300  # a readable panel (it was 192 px)
     assert DrawingPad(caption="x").preprocess("") is None  # a blank pad: "draw something first", not a URL error

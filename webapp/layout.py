@@ -402,6 +402,7 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
     cache_files.keep_bounded(cache_files.cache_root(), (demo.delete_cache or DELETE_CACHE)[0])
     # each visitor's state released soon after the visitor is gone (open pages are told by their heartbeat)
     session_memory.keep_bounded(demo, demo.streams.pages)
+    principle.warm_in_background()
 
     # system fonts: the default theme's web fonts are fetched from the internet, and offline (or half loaded) the
     # title came out in two fonts

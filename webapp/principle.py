@@ -14,7 +14,7 @@ import numpy as np
 from biglearn.sims import live
 
 from .refusals import refused
-from .settings import ASSETS
+from .settings import ASSETS, RACE_COMPILE
 
 SIM_ASSETS = ASSETS / "sims"
 # bundled file -> what it shows; made by the commands in assets/sims/README.md
@@ -72,7 +72,8 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None,
             raise ValueError(f"the seed must be a whole number from 0 to 10,000, got {seed!r}")
         key = (tuple(live.arm_names(list(arms or []), direction)), live.check_iterations(iters or 0), int(seed))
         replay = cache.get(key)
-        frames = None if replay is not None else live.live_race(list(arms or []), direction, key[1], int(seed))
+        frames = None if replay is not None else live.live_race(list(arms or []), direction, key[1], int(seed),
+                                                                 compile=RACE_COMPILE)
         first = None if frames is None else next(frames)
     except ValueError as exc:
         raise refused(exc, "race") from exc
@@ -91,6 +92,16 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None,
         yield shown[-1]
         if frame.final and not frame.stopped_early:
             cache.put(key, shown)
+
+
+def warm_in_background() -> threading.Thread | None:
+    """Compile the live race's step in a daemon thread at start-up (when RACE_COMPILE), so that the first visitor's
+    race runs at full speed; a race that starts meanwhile waits for the compile of its size."""
+    if not RACE_COMPILE:
+        return None
+    thread = threading.Thread(target=live.warm, name="race-compile", daemon=True)
+    thread.start()
+    return thread
 
 
 def arm_choices(direction: str, picked: list[str] | None) -> dict:

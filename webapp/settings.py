@@ -29,6 +29,9 @@ def default_checkpoint() -> str:
 
 
 DEFAULT_CHECKPOINT = default_checkpoint()
+# the live race's inner step through torch.compile, compiled at start-up (BIGLEARN_RACE_COMPILE=0: eager, e.g.
+# for tests that start many short-lived servers)
+RACE_COMPILE = os.environ.get("BIGLEARN_RACE_COMPILE", "1") != "0"
 DIGITS = ASSETS / "examples" / "mnist_examples.npz"
 FASHION = ASSETS / "examples" / "fashion_examples.npz"
 README = ASSETS / "README.md"  # the bundled checkpoint's model card

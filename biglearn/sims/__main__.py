@@ -137,7 +137,9 @@ def run_gmm25(args: argparse.Namespace) -> dict:
     iters = bounded("iters", args.iters, 200 if args.quick else 10_000, MAX_ITERS)
     arms = chosen_arms(args.arms, gmm25.ARMS)
     every = max(1, min(100, iters // 20))
-    cfg = gmm25.RaceConfig(iters=iters, eval_every=every, eval_samples=2_000 if args.quick else 10_000)
+    # compiling the step costs tens of seconds once: it pays for a full race, not for a quick one
+    cfg = gmm25.RaceConfig(iters=iters, eval_every=every, eval_samples=2_000 if args.quick else 10_000,
+                           compile=not args.quick)
     last = [time.perf_counter()]
 
     def progress(it: int, total: int) -> None:

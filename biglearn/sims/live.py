@@ -56,6 +56,13 @@ def arm_names(arms: list[str], direction: str) -> list[str]:
     return [f"{a}-forward" for a in dict.fromkeys(arms)]
 
 
+def warm() -> None:
+    """Compile the race's step for every size a live race has (1 to 3 arms of one seed): tens of seconds on a
+    cold compiler cache, which a server spends at start-up rather than in a visitor's race."""
+    for rows in range(1, len(LIVE_ARMS) + 1):
+        gmm25.COMPILED_STEP.warm(rows)
+
+
 def check_iterations(iters: float) -> int:
     """A whole number of outer iterations in [1, MAX_ITERS]; ValueError otherwise."""
     if isinstance(iters, bool) or not float(iters).is_integer() or not 1 <= iters <= MAX_ITERS:
@@ -64,13 +71,14 @@ def check_iterations(iters: float) -> int:
 
 
 def live_race(arms: list[str], direction: str, iters: float, seed: int,
-              max_seconds: float = MAX_SECONDS) -> Iterator[LiveFrame]:
+              max_seconds: float = MAX_SECONDS, compile: bool = True) -> Iterator[LiveFrame]:
     """Race the picked arms (one seed) for `iters` outer iterations, yielding about FRAMES pictures; the last
     frame is `final`. Once `max_seconds` have passed the race stops after the iteration under way (about 10 ms)
-    and its last frame follows: the run ends within a second of its bound."""
+    and its last frame follows: the run ends within a second of its bound. `compile`: the inner step through
+    torch.compile (`warm` first, or the first race of a size spends its bound compiling)."""
     names = arm_names(arms, direction)
     total = check_iterations(iters)
-    cfg = gmm25.RaceConfig(iters=total, eval_every=max(1, total // FRAMES), eval_samples=2000)
+    cfg = gmm25.RaceConfig(iters=total, eval_every=max(1, total // FRAMES), eval_samples=2000, compile=compile)
     deadline = time.monotonic() + max_seconds
     for state in gmm25.race_states(names, 1, cfg, seed, deadline=deadline):
         modes = {n: int(state.metrics["modes"][i]) for i, n in enumerate(names)}
