@@ -313,7 +313,7 @@ def test_a_session_flooding_the_race_cannot_lock_others_out(client, monkeypatch)
     monkeypatch.setattr(principle, "RACES", principle.RaceCache())  # its fake races must not be replayed later
     release = threading.Event()
 
-    def slow_race(arms, direction, iters, seed, max_seconds=live.MAX_SECONDS):
+    def slow_race(arms, direction, iters, seed, **options):
         release.wait(30)  # holds the race queue without using the CPU
         yield live.LiveFrame(int(iters), int(iters), Image.new("RGB", (8, 8)), {"joint": 0}, True, False)
 
@@ -339,6 +339,49 @@ def test_a_session_flooding_the_race_cannot_lock_others_out(client, monkeypatch)
         for u in (flooder, user, third):
             u.close()
         time.sleep(1.0)  # the released races end now: their work must not land in a later test's measurement
+
+
+def test_a_race_stops_within_a_second_of_its_visitor_leaving(client, monkeypatch):
+    """Through the page's protocol: a visitor starts a race, reads its first frame and closes the result stream
+    (the tab closed); the race, asking its `stop` check every iteration, ends within a second."""
+    import json
+    import threading
+    import time
+
+    from PIL import Image
+
+    from bench.reliability import BrowserLikeUser
+    from biglearn.sims import live
+    from webapp import principle
+
+    monkeypatch.setattr(principle, "RACES", principle.RaceCache())
+    stopped = threading.Event()
+
+    def endless_race(arms, direction, iters, seed, stop=None, **options):
+        yield live.LiveFrame(0, int(iters), Image.new("RGB", (8, 8)), {"joint": 0}, False, False)
+        for _ in range(3000):  # 30 s unless stopped: each "iteration" 10 ms, asking stop as the real one does
+            if stop is not None and stop():
+                stopped.set()
+                return
+            time.sleep(0.01)
+        yield live.LiveFrame(int(iters), int(iters), Image.new("RGB", (8, 8)), {"joint": 0}, True, False)
+
+    monkeypatch.setattr(live, "live_race", endless_race)
+    visitor = BrowserLikeUser(client.src)
+    try:
+        joined = visitor.http.post("/gradio_api/queue/join", json={
+            "data": [["joint"], "reverse", 10, 5], "fn_index": visitor.fn["race"], "session_hash": visitor.session,
+            "event_data": None, "trigger_id": None})
+        assert joined.status_code == 200
+        with visitor.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": visitor.session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: ") and json.loads(line[6:]).get("msg") == "process_generating":
+                    break  # the first frame arrived: leave
+        left = time.monotonic()
+        assert stopped.wait(5.0), "the race ran on after its visitor left"
+        assert time.monotonic() - left <= 1.0 + 0.2  # a second, plus this test's polling
+    finally:
+        visitor.close()
 
 
 def test_ended_sessions_release_their_memory_and_open_pages_keep_theirs(files):

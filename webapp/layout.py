@@ -46,6 +46,7 @@ def build_demo(
     load_event = {"concurrency_id": "load", "concurrency_limit": 1}
     # an upload never waits behind a typed Hub id's download (its own queue of one)
     upload_event = {"concurrency_id": "upload", "concurrency_limit": 1}
+    streams = session_memory.Streams()  # filled by launch's middleware: open pages, result streams
     with gr.Blocks(title="BigLearn-GAN", delete_cache=delete_cache) as demo:
         gr.Markdown(DESCRIPTION)
         image = gr.State(as_hwc(h.digits[0]))
@@ -271,7 +272,7 @@ def build_demo(
                                 card = gr.Markdown()
 
             with gr.Tab("2-D principle", elem_id="principle-tab"):
-                principle.build_tab()
+                principle.build_tab(streams.listeners)
 
         # wiring: inputs and masks (UI only)
         ui = {
@@ -375,7 +376,7 @@ def build_demo(
         )
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
-    demo.streams = session_memory.Streams()  # filled by launch's middleware: open pages, result streams
+    demo.streams = streams
     # no visitor can fill the queues (per-queue, per-session and per-address bounds), and jobs nobody listens for
     # are dropped before they run
     queue_guard.install(demo, listeners=demo.streams.listeners)

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -14,6 +15,7 @@ import numpy as np
 from biglearn.sims import live
 
 from .refusals import refused
+from .session_memory import OpenStreams, departure
 from .settings import ASSETS, RACE_COMPILE
 
 SIM_ASSETS = ASSETS / "sims"
@@ -61,11 +63,13 @@ class RaceCache:
 RACES = RaceCache()
 
 
-def live_run(arms: list[str] | None, direction: str, iters: float | None,
-             seed: float | None, cache: RaceCache | None = None) -> Iterator[tuple[np.ndarray | None, str]]:
+def live_run(arms: list[str] | None, direction: str, iters: float | None, seed: float | None,
+             cache: RaceCache | None = None,
+             departed: Callable[[], bool] | None = None) -> Iterator[tuple[np.ndarray | None, str]]:
     """Yield the contours (an image) and a status line as the race goes; a bad value is a readable error. A race
     run before with the same settings is replayed from `cache` (only races that reached their last iteration
-    are kept: one the time bound cut short depends on the machine's load)."""
+    are kept: one the time bound cut short depends on the machine's load). `departed` (asked every outer
+    iteration) ends the race once its visitor has left."""
     cache = RACES if cache is None else cache
     try:
         if seed is None or isinstance(seed, bool) or not float(seed).is_integer() or not 0 <= seed <= 10_000:
@@ -73,7 +77,7 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None,
         key = (tuple(live.arm_names(list(arms or []), direction)), live.check_iterations(iters or 0), int(seed))
         replay = cache.get(key)
         frames = None if replay is not None else live.live_race(list(arms or []), direction, key[1], int(seed),
-                                                                 compile=RACE_COMPILE)
+                                                                 compile=RACE_COMPILE, stop=departed)
         first = None if frames is None else next(frames)
     except ValueError as exc:
         raise refused(exc, "race") from exc
@@ -81,7 +85,7 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None,
         yield from replay
         return
     shown = []
-    for frame in (first, *frames):
+    for frame in itertools.chain([first], frames):  # not (first, *frames): that runs the whole race first
         modes = ", ".join(f"{arm}: {n} of 25 modes" for arm, n in frame.modes.items())
         if frame.final:
             note = f" (stopped after {live.MAX_SECONDS:.0f} s, the live run's bound)" if frame.stopped_early else ""
@@ -110,8 +114,9 @@ def arm_choices(direction: str, picked: list[str] | None) -> dict:
     return gr.update(choices=offered, value=[a for a in (picked or []) if a in offered])
 
 
-def build_tab() -> None:
-    """The tab's components and events, inside the caller's `gr.Tab`."""
+def build_tab(listeners: OpenStreams) -> None:
+    """The tab's components and events, inside the caller's `gr.Tab`; `listeners` are the app's open result
+    streams (a race stops within about a second once its visitor's stream is gone)."""
     gr.Markdown("The principle in two dimensions, where every distribution is known exactly (Big Cooperative "
                 "Learning, §3.3 and §4.1). Learning many transformed marginals and conditionals of the data, "
                 "not just the joint, pulls a model out of the bad local optima where joint matching gets stuck. "
@@ -136,5 +141,11 @@ def build_tab() -> None:
             gr.Image(str(path), type="filepath", label=caption, interactive=False, buttons=[], alt_text=caption)
     for name, title in TABLES:
         gr.Markdown(f"**{title}**\n\n" + bundled_text(name))
-    go.click(live_run, [arms, direction, iters, seed], [picture, status], api_name="race", **LIVE_EVENT)
+    def race(arms: list[str] | None, direction: str, iters: float | None, seed: float | None,
+             request: gr.Request = None) -> Iterator[tuple[np.ndarray | None, str]]:
+        session = getattr(request, "session_hash", None)
+        yield from live_run(arms, direction, iters, seed,
+                            departed=None if session is None else departure(listeners, session))
+
+    go.click(race, [arms, direction, iters, seed], [picture, status], api_name="race", **LIVE_EVENT)
     direction.change(arm_choices, [direction, arms], arms, api_name=False, queue=False)

@@ -15,6 +15,7 @@ straight line with the number of visitors. Here:
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import threading
 import time
@@ -28,6 +29,7 @@ API_IDLE_S = 120.0
 CLOSED_GRACE_S = 60.0
 CAPACITY = 1000  # sessions at once: ~685 KiB each at most, so well under 1 GB whatever the traffic
 SWEEP_EVERY_S = 30.0
+DEPARTED_AFTER_S = 0.5  # a running job's session without a result stream this long has left
 HEARTBEAT = "/heartbeat/"
 RESULTS = "/queue/data"
 
@@ -56,6 +58,22 @@ class OpenStreams:
             return session in self.live
 
 
+def departure(listeners: OpenStreams, session: str, grace_s: float = DEPARTED_AFTER_S) -> Callable[[], bool]:
+    """A check for a long job (the live race asks it every outer iteration): True once `session` has had no
+    result stream open for `grace_s` seconds, i.e. nobody is left to receive what the job makes."""
+    closed_since: list[float] = []
+
+    def departed() -> bool:
+        if listeners.is_open(session):
+            closed_since.clear()
+            return False
+        if not closed_since:
+            closed_since.append(time.monotonic())
+        return time.monotonic() - closed_since[0] >= grace_s
+
+    return departed
+
+
 @dataclass
 class Streams:
     """The open streams of an app: heartbeats (`pages`) and result streams (`listeners`)."""
@@ -82,10 +100,31 @@ class StreamWatch:
             await self.app(scope, receive, send)
             return
         kind.open(session)
+        closed = asyncio.Event()
+
+        def close_once() -> None:
+            if not closed.is_set():
+                closed.set()
+                kind.close(session)
+
+        # the client's leaving is read off `receive` as it arrives: the app itself notices only at its next
+        # message (up to Gradio's 10 s wait), and a job asking `departure` must not run on that long
+        inbox: asyncio.Queue = asyncio.Queue()
+
+        async def pump() -> None:
+            while True:
+                message = await receive()
+                await inbox.put(message)
+                if message["type"] == "http.disconnect":
+                    close_once()
+                    return
+
+        task = asyncio.create_task(pump())
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, inbox.get, send)
         finally:
-            kind.close(session)
+            task.cancel()
+            close_once()
 
 
 def sweep(demo: Any, pages: OpenStreams, *, api_idle_s: float = API_IDLE_S,

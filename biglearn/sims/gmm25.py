@@ -372,11 +372,13 @@ class RaceState:
 
 
 def race_states(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig(),
-                seed: int = 0, deadline: float | None = None) -> Iterator[RaceState]:
+                seed: int = 0, deadline: float | None = None,
+                stop: Callable[[], bool] | None = None) -> Iterator[RaceState]:
     """Run every arm for `seeds` seeds at once, yielding the state at iteration 0 and after every
     `eval_every` iterations (and the last): what `race` records and the app's live run draws. With a `deadline`
     (a `time.monotonic()` value) the race checks it after every outer iteration and, once past it, yields
-    that iteration's state and stops."""
+    that iteration's state and stops. `stop` is asked after every outer iteration too: once it says True the
+    race ends without a further state (nobody is left to see it)."""
     arms = [ARMS[a] for a in arm_names]
     means, chol = init_params(arms, seeds, seed)
     g = torch.Generator().manual_seed(seed + 1)
@@ -389,6 +391,8 @@ def race_states(arm_names: list[str], seeds: int, cfg: RaceConfig = RaceConfig()
         for _ in range(cfg.inner):
             means, chol = step(means, chol, kind, rot, forward, centres,
                                step_noise(len(kind), cfg.samples, centres, g), cfg.lr)
+        if stop is not None and stop():
+            return
         late = deadline is not None and time.monotonic() >= deadline
         if (it + 1) % cfg.eval_every == 0 or it + 1 == cfg.iters or late:
             yield RaceState(it + 1, means.clone(), chol.clone(), evaluate(means, chol, cfg.eval_samples, g))

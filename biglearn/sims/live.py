@@ -7,7 +7,7 @@ it yields a picture of the model densities so the caller can show the contours m
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from PIL import Image
@@ -71,16 +71,18 @@ def check_iterations(iters: float) -> int:
 
 
 def live_race(arms: list[str], direction: str, iters: float, seed: int,
-              max_seconds: float = MAX_SECONDS, compile: bool = True) -> Iterator[LiveFrame]:
+              max_seconds: float = MAX_SECONDS, compile: bool = True,
+              stop: Callable[[], bool] | None = None) -> Iterator[LiveFrame]:
     """Race the picked arms (one seed) for `iters` outer iterations, yielding about FRAMES pictures; the last
     frame is `final`. Once `max_seconds` have passed the race stops after the iteration under way (about 10 ms)
     and its last frame follows: the run ends within a second of its bound. `compile`: the inner step through
-    torch.compile (`warm` first, or the first race of a size spends its bound compiling)."""
+    torch.compile (`warm` first, or the first race of a size spends its bound compiling). `stop`, asked after
+    every outer iteration, ends the race at once without a last frame (its viewer has left)."""
     names = arm_names(arms, direction)
     total = check_iterations(iters)
     cfg = gmm25.RaceConfig(iters=total, eval_every=max(1, total // FRAMES), eval_samples=2000, compile=compile)
     deadline = time.monotonic() + max_seconds
-    for state in gmm25.race_states(names, 1, cfg, seed, deadline=deadline):
+    for state in gmm25.race_states(names, 1, cfg, seed, deadline=deadline, stop=stop):
         modes = {n: int(state.metrics["modes"][i]) for i, n in enumerate(names)}
         over = time.monotonic() >= deadline
         final = state.iteration == total or over
