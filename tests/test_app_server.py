@@ -384,6 +384,60 @@ def test_a_race_stops_within_a_second_of_its_visitor_leaving(client, monkeypatch
         visitor.close()
 
 
+def test_a_page_from_before_a_restart_is_told_once_that_it_is_back_on_the_default(files):
+    """A page loaded from one run (its cookie names that run) calls a restarted server with the same session:
+    the first call carries one warning, later calls none; the first run itself never warns it."""
+    import json
+    import uuid
+
+    import httpx
+
+    from webapp import restarts
+
+    def served():
+        demo = layout.build_demo(lambda: biglearn.load(files / "tiny.safetensors", "cpu"), "tiny")
+        port = free_port()
+        app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        return demo, f"http://127.0.0.1:{port}"
+
+    def warnings_of_a_click(http, session):
+        fn = {d["api_name"]: d["id"] for d in http.get("/config").json()["dependencies"] if d.get("api_name")}
+        joined = http.post("/gradio_api/queue/join", json={"data": [None, TOP, 2, 0], "fn_index": fn["complete"],
+                                                            "session_hash": session, "event_data": None,
+                                                            "trigger_id": None})
+        assert joined.status_code == 200
+        said = []
+        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                message = json.loads(line[6:]) if line.startswith("data: ") else {}
+                if message.get("msg") == "log":
+                    said.append((message.get("level"), message.get("log")))
+                if message.get("msg") == "process_completed":
+                    assert message["success"], message
+                    return said
+        raise AssertionError("no result")
+
+    session = uuid.uuid4().hex
+    first, url = served()
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            page = http.get("/")
+            assert page.status_code == 200 and http.cookies.get(restarts.COOKIE) == first.restarts.run_id
+            assert warnings_of_a_click(http, session) == []
+            jar = http.cookies
+    finally:
+        first.close()
+    second, url = served()
+    try:
+        with httpx.Client(base_url=url, timeout=60, cookies=jar) as http:
+            assert warnings_of_a_click(http, session) == [("warning", restarts.MESSAGE)]
+            assert warnings_of_a_click(http, session) == []
+        with httpx.Client(base_url=url, timeout=60) as api:  # an API client (no page, no cookie): never told
+            assert warnings_of_a_click(api, uuid.uuid4().hex) == []
+    finally:
+        second.close()
+
+
 def test_ended_sessions_release_their_memory_and_open_pages_keep_theirs(files):
     """API sessions (no heartbeat) that stopped calling are dropped by the sweep, which frees what Gradio kept for
     them (a copy of the page and their last outputs); a session whose page is open (a heartbeat stream) stays."""

@@ -30,6 +30,7 @@ from . import model_slot as MS
 from . import pictures as PI
 from . import transplant as TR
 from .refusals import refused
+from .restarts import Restarts
 from .sessions import SessionModels, checked_source
 from .settings import (
     ASSETS,
@@ -181,13 +182,20 @@ class Handlers:
     def __init__(self, slot: MS.ModelSlot, allow_paths: tuple[Path, ...] = ()) -> None:
         self.slot = slot  # the default model of every session
         self.sessions = SessionModels(slot)
+        self.restarts = Restarts()  # this run's id, for pages loaded before a restart
         self.allowed = (ASSETS, *allow_paths)  # the only folders a typed-in local path may point into
         self.digits, self.digit_captions = IM.load_examples(DIGITS)
         self.fashion, self.fashion_captions = IM.load_examples(FASHION)
 
     def model_of(self, request: gr.Request | None) -> biglearn.BigLearnModel:
-        """The model of the request's browser session (the default one without a session: tests, scripts)."""
-        return self.sessions.get(getattr(request, "session_hash", None))[0]
+        """The model of the request's browser session (the default one without a session: tests, scripts). A page
+        loaded before a server restart is told, once, that it is back on the default model and image."""
+        session = getattr(request, "session_hash", None)
+        headers = getattr(request, "headers", None)
+        message = self.restarts.notice(session, headers.get("cookie") if headers is not None else None)
+        if message:
+            gr.Warning(message)
+        return self.sessions.get(session)[0]
 
     @property
     def model(self) -> biglearn.BigLearnModel:
@@ -205,6 +213,7 @@ class Handlers:
         """Page load: the painters drawn for this model's patch grid, p(y | x) of the image, the out-of-domain
         pictures, the model card and the class picker."""
         self.sessions.forget(getattr(request, "session_hash", None))  # a new page starts on the default model
+        self.restarts.seen(getattr(request, "session_hash", None))
         m = self.model_of(request)
         probs, _ = self.classify(image, None, request)
         return Started(self.show(image, m.config), probs, "Paint the patches to keep.", self.canvas(m.config),

@@ -11,7 +11,7 @@ import gradio as gr
 
 import biglearn
 
-from . import cache_files, principle, queue_guard, session_memory
+from . import cache_files, principle, queue_guard, restarts, session_memory
 from . import inputs as IN
 from . import model_slot as MS
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, thumbnails, visible
@@ -377,6 +377,7 @@ def build_demo(
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
     demo.streams = streams
+    demo.restarts = h.restarts  # its run id goes into each page's cookie (launch's RunCookie)
     # no visitor can fill the queues (per-queue, per-session and per-address bounds), and jobs nobody listens for
     # are dropped before they run
     queue_guard.install(demo, listeners=demo.streams.listeners)
@@ -415,7 +416,8 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
         run_history=False,
         theme=theme,
         app_kwargs={"middleware": [Middleware(BodyLimit, upload_types=upload_types(demo)),
-                                   Middleware(session_memory.StreamWatch, streams=demo.streams)]},
+                                   Middleware(session_memory.StreamWatch, streams=demo.streams),
+                                   Middleware(restarts.RunCookie, run_id=demo.restarts.run_id)]},
         state_session_capacity=session_memory.CAPACITY,
         **kwargs,
     )
