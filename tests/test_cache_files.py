@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from webapp import cache_files
 
 
@@ -77,3 +79,15 @@ def test_one_clean_up_thread_per_cache(tmp_path):
     root = tmp_path / "gradio"
     first = cache_files.keep_bounded(root, 600)
     assert cache_files.keep_bounded(root, 1) is first and first.daemon and first.is_alive()
+
+
+def test_upkeep_timings_come_from_the_environment_and_bad_ones_are_named():
+    from webapp.settings import Upkeep
+
+    assert Upkeep.from_env("") == Upkeep()
+    short = Upkeep.from_env("cache_every_s=5, cache_age_s=20,folder_grace_s=2")
+    assert (short.cache_every_s, short.cache_age_s, short.folder_grace_s) == (5, 20, 2)
+    assert short.session_idle_s == Upkeep().session_idle_s
+    for bad in ("cache_every_s=0", "cache_every=5", "session_idle_s=soon", "sweep_every_s=-1"):
+        with pytest.raises(ValueError, match="BIGLEARN_UPKEEP"):
+            Upkeep.from_env(bad)

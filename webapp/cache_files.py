@@ -73,10 +73,10 @@ def register(root: Path) -> float:
 
 
 def clean(root: Path, *, older_than: float | None = None, max_bytes: int = MAX_BYTES,
-          now: float | None = None) -> Cleaned:
+          now: float | None = None, grace_s: float = FOLDER_GRACE_S) -> Cleaned:
     """Remove the cache's files last changed before `older_than` (a time.time() value; None: none by age) and the
-    upload leftovers (empty files) older than FOLDER_GRACE_S, then the oldest files until the rest fit in
-    `max_bytes`, then the empty folders that it emptied or that are older than FOLDER_GRACE_S. The markers stay."""
+    upload leftovers (empty files) older than `grace_s`, then the oldest files until the rest fit in
+    `max_bytes`, then the empty folders that it emptied or that are older than `grace_s`. The markers stay."""
     now = time.time() if now is None else now
     done = Cleaned()
     files = []
@@ -88,7 +88,7 @@ def clean(root: Path, *, older_than: float | None = None, max_bytes: int = MAX_B
             stat = path.stat()
         except OSError:
             continue
-        leftover = stat.st_size == 0 and now - stat.st_mtime >= FOLDER_GRACE_S
+        leftover = stat.st_size == 0 and now - stat.st_mtime >= grace_s
         if (older_than is not None and stat.st_mtime < older_than) or leftover:
             done.files += _remove(path, emptied)
         else:
@@ -101,7 +101,7 @@ def clean(root: Path, *, older_than: float | None = None, max_bytes: int = MAX_B
         total -= size
     for folder in sorted((p for p in root.rglob("*") if p.is_dir() and p.name != MARKERS), key=lambda p: -len(p.parts)):
         try:
-            settled = folder in emptied or now - folder.stat().st_mtime >= FOLDER_GRACE_S
+            settled = folder in emptied or now - folder.stat().st_mtime >= grace_s
             if settled and not any(folder.iterdir()):
                 folder.rmdir()
                 done.folders += 1
@@ -124,14 +124,15 @@ def _remove(path: Path, emptied: set[Path]) -> int:
 _STARTED: dict[Path, threading.Thread] = {}
 
 
-def keep_bounded(root: Path, frequency_s: float, max_bytes: int = MAX_BYTES) -> threading.Thread:
+def keep_bounded(root: Path, frequency_s: float, max_bytes: int = MAX_BYTES,
+                 grace_s: float = FOLDER_GRACE_S) -> threading.Thread:
     """At start-up remove what no live server made (a killed run's files too); then every `frequency_s` seconds
-    (at least every 10 s) the empty folders, leftovers and files over `max_bytes`, on one daemon thread per
-    process and cache; returns the thread."""
+    (at least every second) the empty folders and leftovers older than `grace_s` and files over `max_bytes`, on
+    one daemon thread per process and cache; returns the thread."""
     if root in _STARTED:
         return _STARTED[root]
     try:
-        first = clean(root, older_than=register(root), max_bytes=max_bytes)
+        first = clean(root, older_than=register(root), max_bytes=max_bytes, grace_s=grace_s)
         LOG.info("cache %s at start-up: removed %d files and %d folders of earlier runs", root, first.files,
                  first.folders)
     except OSError as exc:  # an unwritable cache: Gradio will say so itself when it writes there
@@ -139,9 +140,9 @@ def keep_bounded(root: Path, frequency_s: float, max_bytes: int = MAX_BYTES) -> 
 
     def loop() -> None:
         while True:
-            time.sleep(max(frequency_s, 10.0))
+            time.sleep(max(frequency_s, 1.0))
             try:
-                clean(root, max_bytes=max_bytes)
+                clean(root, max_bytes=max_bytes, grace_s=grace_s)
             except OSError as exc:
                 LOG.warning("cache clean-up failed: %s", exc)
 

@@ -25,6 +25,7 @@ from .settings import (
     MAX_SAMPLES,
     MODEL_CONCURRENCY,
     OOD_DIGIT_CLICKS,
+    UPKEEP,
 )
 from .widgets import DrawingPad, PatchPainter, WholeNumber, WholeSlider
 from .zerogpu import gpu
@@ -401,9 +402,11 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
     from starlette.middleware import Middleware
 
     # Gradio's cache bounded: a killed run's files removed now, empty folders and leftovers on a schedule
-    cache_files.keep_bounded(cache_files.cache_root(), (demo.delete_cache or DELETE_CACHE)[0])
+    cache_files.keep_bounded(cache_files.cache_root(), (demo.delete_cache or DELETE_CACHE)[0],
+                             grace_s=UPKEEP.folder_grace_s)
     # each visitor's state released soon after the visitor is gone (open pages are told by their heartbeat)
-    session_memory.keep_bounded(demo, demo.streams.pages)
+    session_memory.keep_bounded(demo, demo.streams.pages, every_s=UPKEEP.sweep_every_s,
+                                api_idle_s=UPKEEP.session_idle_s, closed_grace_s=UPKEEP.closed_grace_s)
     principle.warm_in_background()
 
     # system fonts: the default theme's web fonts are fetched from the internet, and offline (or half loaded) the

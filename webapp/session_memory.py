@@ -152,7 +152,8 @@ def sweep(demo: Any, pages: OpenStreams, *, api_idle_s: float = API_IDLE_S,
     return dropped
 
 
-def keep_bounded(demo: Any, pages: OpenStreams, every_s: float = SWEEP_EVERY_S) -> threading.Thread:
+def keep_bounded(demo: Any, pages: OpenStreams, every_s: float = SWEEP_EVERY_S, api_idle_s: float = API_IDLE_S,
+                 closed_grace_s: float = CLOSED_GRACE_S) -> threading.Thread:
     """Sweep `demo`'s sessions every `every_s` seconds on a daemon thread, until the demo is gone or stopped."""
     ref = weakref.ref(demo)
 
@@ -168,7 +169,7 @@ def keep_bounded(demo: Any, pages: OpenStreams, every_s: float = SWEEP_EVERY_S) 
                 return
             seen_running = seen_running or running
             if running:
-                sweep(current, pages)
+                sweep(current, pages, api_idle_s=api_idle_s, closed_grace_s=closed_grace_s)
             del current
 
     thread = threading.Thread(target=loop, name="biglearn-sessions", daemon=True)

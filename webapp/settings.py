@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -40,9 +41,45 @@ MODEL_CONCURRENCY = 2 if torch.cuda.is_available() else 1
 MAX_FILE_SIZE = "20mb"
 THUMB_SCALE = 3
 MAX_SAMPLES = 16
-# every 10 minutes Gradio deletes the files the app served (gallery tiles, uploads) that are over an hour old;
-# webapp/cache_files.py removes what that leaves (empty folders, upload leftovers, a killed run's files at start-up)
-DELETE_CACHE = (600, 3600)
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """How often, and after how long, the server drops what visitors left behind. Every `cache_every_s` Gradio
+    deletes the files the app served (gallery tiles, uploads) older than `cache_age_s`, and webapp/cache_files.py
+    what that leaves (empty folders and upload leftovers older than `folder_grace_s`); every `sweep_every_s`
+    webapp/session_memory.py drops the state of sessions idle `session_idle_s` (API clients) or closed
+    `closed_grace_s` (pages). Env BIGLEARN_UPKEEP ("cache_every_s=10,cache_age_s=20,...") changes them: the
+    reliability suite shortens them to see whole cycles in seconds."""
+
+    cache_every_s: float = 600.0
+    cache_age_s: float = 3600.0
+    folder_grace_s: float = 60.0
+    session_idle_s: float = 120.0
+    closed_grace_s: float = 60.0
+    sweep_every_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, text: str | None = None) -> Upkeep:
+        """The defaults with BIGLEARN_UPKEEP's changes; ValueError names a bad one."""
+        text = os.environ.get("BIGLEARN_UPKEEP", "") if text is None else text
+        changes: dict[str, float] = {}
+        known = {f.name for f in fields(cls)}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, _, value = item.partition("=")
+            try:
+                number = float(value)
+            except ValueError:
+                number = float("nan")
+            if name not in known or not number > 0:
+                raise ValueError(f"BIGLEARN_UPKEEP: {item!r} is not NAME=SECONDS with NAME one of "
+                                 f"{', '.join(sorted(known))} and SECONDS > 0")
+            changes[name] = number
+        return cls(**changes)
+
+
+UPKEEP = Upkeep.from_env()
+DELETE_CACHE = (int(UPKEEP.cache_every_s), int(UPKEEP.cache_age_s))
 
 DESCRIPTION = """\
 # BigLearn-GAN: one model for every joint, conditional and marginal of image patches
