@@ -14,13 +14,23 @@ temporary directories, and measures what holds under hostile input, large reques
    the previous checkpoint is intact;
 7. a race flood: one session joins the live race's queue many times at once and re-joins every 0.5 s when
    refused, while another user clicks Complete: that user's success rate and p50 / p95, and how many of the
-   flooder's joins the queue guard (webapp/queue_guard.py) let through.
-Prints the tables as Markdown (docs/reliability.md holds them) and optionally writes JSON.
+   flooder's joins the queue guard (webapp/queue_guard.py) let through;
+8. memory per session: two rounds of N fresh API sessions (one `/complete_raw` of 16 samples each, then gone);
+   the server's RSS after each round's sessions were swept: the second round's growth per session;
+9. the cache over a soak (`--soak MINUTES` of users clicking Complete) with the clean-up shortened (env
+   BIGLEARN_UPKEEP): files, folders and empty folders during and after one clean-up cycle, and the oldest file;
+10. restart leftovers: a server that served files is SIGKILLed and a new one started on the same cache: how
+    many of the killed run's files are left after its start-up clean-up;
+11. abandoned work: Completes joined by a client that never listens (how many ran), and a race whose visitor
+    leaves after the first frame (how long until the race queue is free for another visitor).
+The app runs with the shortened upkeep of `UPKEEP` throughout. Prints the tables as Markdown (docs/reliability.md
+holds them) and optionally writes JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import http.client
@@ -34,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,10 +72,18 @@ class Plan:
     body_mb: int
     flood_joins: int  # race joins sent at once by the flooding session
     flood_completes: int  # Completes of the other user meanwhile
+    sessions: int = 200  # fresh API sessions per round of the memory section
+    soak_minutes: float = 3.0
+    abandoned: int = 100  # Completes joined by a client that never listens
 
 
 FULL = Plan(users=8, completes=10, seeds=8, kills=5, train_steps=400, body_mb=48, flood_joins=70, flood_completes=30)
-QUICK = Plan(users=2, completes=2, seeds=2, kills=1, train_steps=40, body_mb=8, flood_joins=8, flood_completes=3)
+QUICK = Plan(users=2, completes=2, seeds=2, kills=1, train_steps=40, body_mb=8, flood_joins=8, flood_completes=3,
+             sessions=10, soak_minutes=0.25, abandoned=10)
+# the served app's upkeep, shortened so that whole cycles fit in the suite (webapp.settings.Upkeep)
+UPKEEP = {"cache_every_s": 10.0, "cache_age_s": 30.0, "folder_grace_s": 5.0, "session_idle_s": 3.0,
+          "closed_grace_s": 3.0, "sweep_every_s": 2.0}
+UPKEEP_ENV = ",".join(f"{k}={v:g}" for k, v in UPKEEP.items())
 
 
 def progress(message: str) -> None:
@@ -78,23 +97,29 @@ class ServedApp:
 
     def __init__(self, checkpoint: str, allowed: Path, cache: Path, log: Path) -> None:
         self.port, self.cache, self.log = free_port(), cache, log
-        env = {**os.environ, "GRADIO_TEMP_DIR": str(cache), "GRADIO_ANALYTICS_ENABLED": "False"}
+        env = {**os.environ, "GRADIO_TEMP_DIR": str(cache), "GRADIO_ANALYTICS_ENABLED": "False",
+               "BIGLEARN_UPKEEP": UPKEEP_ENV}
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "app.py", "--checkpoint", checkpoint, "--port", str(self.port),
                  "--allow-path", str(allowed)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the app exited ({self.proc.returncode}):\n{log.read_text()[-2000:]}")
-            try:
-                if self.get("/gradio_api/info")[0] == 200:
-                    return
-            except OSError:
-                pass
+        while not self.answers():
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the app did not answer within 180 s:\n{log.read_text()[-2000:]}")
             time.sleep(0.5)
-        self.close()
-        raise RuntimeError(f"the app did not answer within 180 s:\n{log.read_text()[-2000:]}")
+        # what the page itself links to (example thumbnails, the 2-D pictures), written as the app started
+        self.page = frozenset(cache.rglob("*"))
+
+    def answers(self) -> bool:
+        """Whether the server answers `/gradio_api/info`; RuntimeError once its process has ended."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the app exited ({self.proc.returncode}):\n{self.log.read_text()[-2000:]}")
+        try:
+            return self.get("/gradio_api/info")[0] == 200
+        except OSError:
+            return False
 
     @property
     def url(self) -> str:
@@ -127,9 +152,13 @@ class ServedApp:
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
 
     def cache_size(self) -> dict[str, float]:
-        """Files and MiB in the app's Gradio cache."""
-        files = [p for p in self.cache.rglob("*") if p.is_file()]
-        return {"files": len(files), "mib": sum(p.stat().st_size for p in files) / 2**20}
+        """Files and MiB in the app's Gradio cache, the page's own files (made at start-up) left out."""
+        return cache_census(self.cache, self.page)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind runs."""
+        self.proc.kill()
+        self.proc.wait(30)
 
     def close(self) -> None:
         self.proc.terminate()
@@ -137,6 +166,26 @@ class ServedApp:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def cache_census(root: Path, page: frozenset[Path] = frozenset()) -> dict[str, Any]:
+    """The cache's files (count, MiB, the oldest's age in s), folders and empty folders (the servers' markers
+    and the `page`'s own files, which the page links to as long as the server runs, left out)."""
+    now = time.time()
+    files, folders, empty = [], 0, 0
+    for path in root.rglob("*"):
+        if path.relative_to(root).parts[0] == ".biglearn-servers" or path in page:
+            continue
+        try:
+            if path.is_file():
+                files.append(path.stat())
+            elif path.is_dir():
+                folders += 1
+                empty += not any(path.iterdir())
+        except OSError:  # removed meanwhile by a clean-up
+            continue
+    return {"files": len(files), "mib": sum(f.st_size for f in files) / 2**20, "folders": folders,
+            "empty_folders": empty, "oldest_s": max((now - f.st_mtime for f in files), default=0.0)}
 
 
 def refusal(call: Callable[[], Any]) -> tuple[str, str]:
@@ -418,6 +467,169 @@ def race_flood(app: ServedApp, grid: tuple[int, int], plan: Plan) -> dict[str, A
             "p95_s": timing and timing.p95}
 
 
+# --- 8. memory per session --------------------------------------------------------------------------------
+
+def fresh_sessions(app: ServedApp, grid: tuple[int, int], count: int) -> list[str]:
+    """`count` API sessions one after another, each one `/complete_raw` of 16 samples read to its result, then
+    never seen again; the failures."""
+    user = BrowserLikeUser(app.url)
+    top = half_mask(grid)
+    failures = []
+    try:
+        for seed in range(count):
+            user.session = uuid.uuid4().hex
+            try:
+                user.click("complete_raw", [None, top, 16, seed])
+            except Exception as exc:  # noqa: BLE001 - counted
+                failures.append(str(exc)[:120] or type(exc).__name__)
+    finally:
+        user.close()
+    return failures
+
+
+def memory_per_session(app: ServedApp, grid: tuple[int, int], plan: Plan) -> dict[str, Any]:
+    """Two rounds of `plan.sessions` fresh sessions, each followed by a wait past the sweep; RSS before, after
+    round 1 and after round 2. Round 1 fills the allocator's free lists, so round 2's growth is what each
+    further session keeps."""
+    wait = UPKEEP["session_idle_s"] + 2 * UPKEEP["sweep_every_s"] + 1
+    rss = [app.memory_mib()["rss"]]
+    failures = []
+    for _ in range(2):
+        failures += fresh_sessions(app, grid, plan.sessions)
+        time.sleep(wait)
+        rss.append(app.memory_mib()["rss"])
+    return {"sessions_per_round": plan.sessions, "rss_mib": rss, "failures": failures[:5],
+            "kib_per_session": (rss[2] - rss[1]) * 1024 / plan.sessions,
+            "kib_per_session_round1": (rss[1] - rss[0]) * 1024 / plan.sessions}
+
+
+# --- 9. the cache over a soak --------------------------------------------------------------------------------
+
+def half_mask(grid: tuple[int, int]) -> dict[str, Any]:
+    """The painter value keeping the top half of a `grid` of patches."""
+    gh, gw = grid
+    return {"grid": [gh, gw], "mask": [1] * (gw * (gh // 2)) + [0] * (gw * (gh - gh // 2))}
+
+
+def cache_soak(app: ServedApp, grid: tuple[int, int], plan: Plan) -> dict[str, Any]:
+    """`plan.users` users click Complete (8 tiles each) for `plan.soak_minutes`; the cache every 15 s, then after
+    one whole clean-up cycle (Gradio's, then ours, then the folder grace)."""
+    top = half_mask(grid)
+    users = [BrowserLikeUser(app.url) for _ in range(plan.users)]
+    stop = threading.Event()
+    calls, failures = [0], []
+    lock = threading.Lock()
+
+    def user(index: int) -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                users[index].complete(top, 8, 10_000 * index + i)
+                with lock:
+                    calls[0] += 1
+            except Exception as exc:  # noqa: BLE001 - counted
+                with lock:
+                    failures.append(str(exc)[:120] or type(exc).__name__)
+            i += 1
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(plan.users)]
+    for t in threads:
+        t.start()
+    start, samples = time.monotonic(), []
+    while time.monotonic() - start < plan.soak_minutes * 60:
+        time.sleep(min(15.0, plan.soak_minutes * 60))
+        samples.append({"t_s": round(time.monotonic() - start), **app.cache_size()})
+    stop.set()
+    for t in threads:
+        t.join()
+    for u in users:
+        u.close()
+    cycle = UPKEEP["cache_age_s"] + 2 * UPKEEP["cache_every_s"] + UPKEEP["folder_grace_s"] + 2
+    time.sleep(cycle)
+    return {"minutes": plan.soak_minutes, "users": plan.users, "calls": calls[0], "failures": failures[:5],
+            "during": samples, "after_cycle": app.cache_size(), "waited_s": cycle, "age_bound_s": UPKEEP["cache_age_s"]}
+
+
+# --- 10. restart leftovers -----------------------------------------------------------------------------------
+
+def restart_leftovers(checkpoint: str, allowed: Path, cache: Path, log: Path, grid: tuple[int, int]) -> dict[str, Any]:
+    """A server serves 5 Completes, is SIGKILLed, and a new one starts on the same cache: the killed run's files
+    and folders before and after the new server's start-up clean-up."""
+    first = ServedApp(checkpoint, allowed, cache, log)
+    user = BrowserLikeUser(first.url)
+    try:
+        for seed in range(5):
+            user.complete(half_mask(grid), 4, seed)
+    finally:
+        user.close()
+    first.kill()
+
+    def identity(path: Path) -> tuple[int, int] | None:  # the same name may be written anew by the next run
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    left = {p: identity(p) for p in cache.rglob("*") if ".biglearn-servers" not in p.parts and p.is_file()}
+    before = cache_census(cache)
+    second = ServedApp(checkpoint, allowed, cache, log.with_name("restarted.log"))
+    try:
+        remaining = sorted(str(p.relative_to(cache)) for p, old in left.items() if identity(p) == old)
+        after = cache_census(cache, second.page)
+    finally:
+        second.close()
+    return {"killed_run_files": len(left), "before": before, "remaining_after_start": len(remaining),
+            "remaining_examples": remaining[:5], "after": after,
+            "new_page_files": len(second.page)}
+
+
+# --- 11. abandoned work --------------------------------------------------------------------------------------
+
+def abandoned_work(app: ServedApp, grid: tuple[int, int], plan: Plan) -> dict[str, Any]:
+    """(a) A client joins `plan.abandoned` Completes of 16 samples and never listens: how many ran (the server's
+    CPU meanwhile against one Complete's, and the cache files written). (b) A visitor starts a 300-iteration
+    race, leaves after its first frame; another visitor's race then starts: after how many seconds."""
+    top = half_mask(grid)
+    probe = BrowserLikeUser(app.url)
+    cpu = app.cpu_seconds()
+    probe.complete(top, 16, 0)
+    one_call = app.cpu_seconds() - cpu
+    leaver = BrowserLikeUser(app.url)
+    cpu = app.cpu_seconds()
+    statuses = [leaver.http.post("/gradio_api/queue/join", json={
+        "data": [None, top, 16, seed], "fn_index": leaver.fn["complete"], "session_hash": leaver.session,
+        "event_data": None, "trigger_id": None}).status_code for seed in range(plan.abandoned)]
+    time.sleep(10.0)  # past the guard's grace for jobs nobody listens for (5 s)
+    completes = {"joined": plan.abandoned, "accepted": statuses.count(200), "refused": statuses.count(503),
+                 "server_cpu_s": app.cpu_seconds() - cpu, "one_complete_cpu_s": one_call}
+    leaver.close()
+
+    racer, other = BrowserLikeUser(app.url), BrowserLikeUser(app.url)
+    try:
+        racer.http.post("/gradio_api/queue/join", json={
+            "data": [["joint", "biglearn", "biglearn+cond"], "reverse", 300, 4242], "fn_index": racer.fn["race"],
+            "session_hash": racer.session, "event_data": None, "trigger_id": None}).raise_for_status()
+        with racer.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": racer.session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: ") and json.loads(line[6:]).get("msg") == "process_generating":
+                    break
+        left = time.monotonic()
+        other.http.post("/gradio_api/queue/join", json={
+            "data": [["joint"], "reverse", 10, 4343], "fn_index": other.fn["race"], "session_hash": other.session,
+            "event_data": None, "trigger_id": None}).raise_for_status()
+        started = None
+        with other.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": other.session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: ") and json.loads(line[6:]).get("msg") == "process_starts":
+                    started = time.monotonic() - left
+                    break
+    finally:
+        racer.close()
+        other.close()
+    return {"completes": completes, "race_free_after_leaving_s": started}
+
+
 # --- 5. and 6. the trainer -----------------------------------------------------------------------------------
 
 def trainer(out: Path, steps: int, *extra: str, limit_file_bytes: int | None = None) -> subprocess.Popen:
@@ -540,9 +752,18 @@ def run(plan: Plan, checkpoint: str, seed: int = 0) -> dict[str, Any]:
             results["load"] = many_users(app, grid, plan)
             progress(f"race flood: {plan.flood_joins} joins, {plan.flood_completes} Completes of another user")
             results["race_flood"] = race_flood(app, grid, plan)
+            progress(f"memory: 2 rounds of {plan.sessions} fresh sessions")
+            results["memory"] = memory_per_session(app, grid, plan)
+            progress(f"abandoned work: {plan.abandoned} Completes nobody listens for, a race left after a frame")
+            results["abandoned"] = abandoned_work(app, grid, plan)
+            progress(f"cache soak: {plan.soak_minutes} min of {plan.users} users, then one clean-up cycle")
+            results["soak"] = cache_soak(app, grid, plan)
             results["server_alive"] = app.proc.poll() is None and app.get("/gradio_api/info")[0] == 200
         finally:
             app.close()
+        progress("restart leftovers: SIGKILL, then a new server on the same cache")
+        (tmp / "cache2").mkdir()
+        results["restart"] = restart_leftovers(checkpoint, tmp / "hostile", tmp / "cache2", tmp / "app2.log", grid)
         progress(f"trainer: {plan.kills} SIGKILLs")
         results["kills"] = kills(tmp / "train", plan, random.Random(seed))
         progress("trainer: disk full")
@@ -586,6 +807,33 @@ def render(r: dict[str, Any]) -> str:
                 "Completes succeeded | their p50 / p95 s |", "| ---: | --- | ---: | ---: |",
             f"| {fl['flood_joins']} | {fl['joins']['accepted']} / {fl['joins']['refused']} | "
             f"{fl['succeeded']}/{fl['completes']} | {fp} |"]
+    m, ab, so, rs = r["memory"], r["abandoned"], r["soak"], r["restart"]
+    c = ab["completes"]
+    race_free = "–" if ab["race_free_after_leaving_s"] is None else f"{ab['race_free_after_leaving_s']:.2f}"
+    after = so["after_cycle"]
+    out += ["", "| memory: fresh API sessions per round | RSS MiB start → round 1 → round 2 | KiB kept per session "
+                "(round 2; round 1) | failures |", "| ---: | --- | ---: | --- |",
+            f"| {m['sessions_per_round']} | {' → '.join(f'{x:.0f}' for x in m['rss_mib'])} | "
+            f"{m['kib_per_session']:.1f} ({m['kib_per_session_round1']:.1f}) | {len(m['failures'])} |",
+            "", "| abandoned work | result |", "| --- | --- |",
+            f"| {c['joined']} Completes joined, never listened for | {c['accepted']} accepted, {c['refused']} refused; "
+            f"server CPU meanwhile {c['server_cpu_s']:.2f} s, one Complete's {c['one_complete_cpu_s']:.2f} s: about "
+            f"{c['server_cpu_s'] / max(c['one_complete_cpu_s'], 1e-9):.1f} ran |",
+            f"| a 300-iteration race left after its first frame | another visitor's race started {race_free} s "
+            f"after the first visitor left |",
+            "", f"| cache soak ({so['minutes']:g} min, {so['users']} users, {so['calls']} Completes, clean-up every "
+                f"{UPKEEP['cache_every_s']:g} s, age bound {so['age_bound_s']:g} s) | files | MiB | folders | empty "
+                "folders | oldest file s |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in so["during"]:
+        out.append(f"| at {row['t_s']} s | {row['files']} | {row['mib']:.1f} | {row['folders']} | "
+                   f"{row['empty_folders']} | {row['oldest_s']:.0f} |")
+    out += [f"| {so['waited_s']:g} s after the soak | {after['files']} | {after['mib']:.1f} | {after['folders']} | "
+            f"{after['empty_folders']} | {after['oldest_s']:.0f} |",
+            "", "| restart after SIGKILL | result |", "| --- | --- |",
+            f"| the killed run left {rs['before']['files']} files, {rs['before']['folders']} folders | "
+            f"{rs['remaining_after_start']} of its {rs['killed_run_files']} files left once the new "
+            f"server started (the new page's own {rs['new_page_files']} written anew beside them; besides those: "
+            f"{rs['after']['files']} files, {rs['after']['folders']} folders) |"]
     k, f = r["kills"], r["disk_full"]
     out += ["", "| trainer fault | result |", "| --- | --- |",
             f"| SIGKILL × {k['kills']} at random moments, resumed each time | steps lost per kill {k['steps_lost']} "
@@ -607,10 +855,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=str(settings.DEFAULT_CHECKPOINT), help="checkpoint the app serves")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     p.add_argument("--out", type=Path, help="write the results as JSON to this file")
+    p.add_argument("--soak", type=float, metavar="MINUTES",
+                   help=f"minutes of the cache soak (default {FULL.soak_minutes:g}; --quick {QUICK.soak_minutes:g})")
     args = p.parse_args(argv)
     if not Path(args.checkpoint).is_file():
         p.error(f"--checkpoint {args.checkpoint}: no such file")
-    results = run(QUICK if args.quick else FULL, args.checkpoint, args.seed)
+    if args.soak is not None and not 0 < args.soak <= 24 * 60:
+        p.error(f"--soak must be a number of minutes in (0, 1440], got {args.soak:g}")
+    plan = QUICK if args.quick else FULL
+    if args.soak is not None:
+        plan = dataclasses.replace(plan, soak_minutes=args.soak)
+    results = run(plan, args.checkpoint, args.seed)
     print(render(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

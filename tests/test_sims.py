@@ -163,6 +163,9 @@ def test_the_compiled_step_matches_the_eager_one():
     compiled = gmm25.CompiledStep()(*args)
     for a, b in zip(eager, compiled, strict=True):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    waiting = gmm25.CompiledStep()
+    waiting.background = True  # the app's mode: sizes compile on the warm-up thread, never in a race
+    assert torch.allclose(waiting(*args)[0], eager[0]) and waiting.compiled is None and not waiting.ready
     broken = gmm25.CompiledStep()
     broken.compiled = lambda *a: (_ for _ in ()).throw(RuntimeError("no compiler"))
     with pytest.warns(UserWarning, match="runs eagerly"):
@@ -336,7 +339,8 @@ def test_the_tab_handler_streams_frames_and_shows_errors_readably():
 
     out = list(principle.live_run(["joint"], "reverse", 10, 0, cache=principle.RaceCache()))
     assert len(out) >= 2 and out[0][0].ndim == 3 and out[-1][1].startswith("**Done at iteration 10 of 10**")
-    assert "Iteration 0 of 10" in out[0][1]
+    assert "Iteration 0 of 10" in out[0][1] and "░" * 20 + " 0 %" in out[0][1]
+    assert principle.progress_bar(0.55, width=10) == "██████░░░░ 55 %"  # half-way and a bit: rounded to cells
     for bad in ((["joint"], "reverse", 10, -1), (["joint"], "reverse", 10, 1.5), (["joint"], "reverse", None, 0),
                 (["biglearn+cond"], "forward", 10, 0), (None, "reverse", 10, 0)):
         with pytest.raises(gr.Error):

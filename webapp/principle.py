@@ -63,6 +63,12 @@ class RaceCache:
 RACES = RaceCache()
 
 
+def progress_bar(done: float, width: int = 20) -> str:
+    """A text progress bar with its percentage, "██████░░░░ 60 %" (in the status line, off the picture)."""
+    filled = round(max(0.0, min(1.0, done)) * width)
+    return "█" * filled + "░" * (width - filled) + f" {100 * done:.0f} %"
+
+
 def live_run(arms: list[str] | None, direction: str, iters: float | None, seed: float | None,
              cache: RaceCache | None = None,
              departed: Callable[[], bool] | None = None) -> Iterator[tuple[np.ndarray | None, str]]:
@@ -91,7 +97,8 @@ def live_run(arms: list[str] | None, direction: str, iters: float | None, seed: 
             note = f" (stopped after {live.MAX_SECONDS:.0f} s, the live run's bound)" if frame.stopped_early else ""
             status = f"**Done at iteration {frame.iteration} of {frame.total}**{note}. Covered: {modes}."
         else:
-            status = f"Iteration {frame.iteration} of {frame.total}… covered so far: {modes}."
+            status = (f"`{progress_bar(frame.iteration / frame.total)}` Iteration {frame.iteration} of "
+                      f"{frame.total}… covered so far: {modes}.")
         shown.append((np.asarray(frame.picture), status))
         yield shown[-1]
         if frame.final and not frame.stopped_early:
@@ -147,5 +154,7 @@ def build_tab(listeners: OpenStreams) -> None:
         yield from live_run(arms, direction, iters, seed,
                             departed=None if session is None else departure(listeners, session))
 
-    go.click(race, [arms, direction, iters, seed], [picture, status], api_name="race", **LIVE_EVENT)
+    # the progress is the status line's bar: Gradio's own overlay would cover the picture between frames
+    go.click(race, [arms, direction, iters, seed], [picture, status], api_name="race", show_progress="hidden",
+             **LIVE_EVENT)
     direction.change(arm_choices, [direction, arms], arms, api_name=False, queue=False)

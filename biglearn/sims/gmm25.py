@@ -263,35 +263,60 @@ def sgd_step(means: torch.Tensor, chol: torch.Tensor, kind: torch.Tensor, rot: t
 
 class CompiledStep:
     """`sgd_step` through torch.compile (one graph per row count), falling back to eager once when the machine
-    cannot compile (no C++ compiler); `warm(rows)` compiles ahead of the first race of that size."""
+    cannot compile (no C++ compiler).
+
+    Called directly (the CLI, the bench), a size not compiled yet is compiled in the caller's thread. Once `warm`
+    has been called (the app, at start-up, on a thread of its own), sizes are compiled there only: a race never
+    waits for a compile, it runs eagerly until its size is ready (and while another size compiles)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # held while compiling or running compiled code: never both at once
         self.compiled: Callable | None = None
+        self.ready: set[int] = set()
+        self.background = False
         self.failed = ""
 
     def __call__(self, *args: object) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.failed:
-            with self.lock:  # compiling is not thread-safe; running a compiled graph is cheap to serialise here
-                try:
-                    if self.compiled is None:
-                        # torch's C++ builder warns on every CPU-only machine that it found no CUDA runtime
-                        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-                        self.compiled = torch.compile(sgd_step, dynamic=False)
-                    return self.compiled(*args)
-                except Exception as exc:  # noqa: BLE001 - any compile failure means "run eagerly", said once
-                    self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                    warnings.warn(f"the 25-GMM race runs eagerly (torch.compile failed: {self.failed})",
-                                  stacklevel=2)
+        rows = args[0].shape[0]  # type: ignore[attr-defined]
+        if not self.failed and (rows in self.ready or not self.background) and self.lock.acquire(blocking=False):
+            try:
+                return self.run_compiled(rows, *args)
+            except Exception as exc:  # noqa: BLE001 - any compile failure means "run eagerly", said once
+                self.give_up(exc)
+            finally:
+                self.lock.release()
         return sgd_step(*args)
 
+    def run_compiled(self, rows: int, *args: object) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.compiled is None:
+            # torch's C++ builder warns on every CPU-only machine that it found no CUDA runtime
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+            self.compiled = torch.compile(sgd_step, dynamic=False)
+        out = self.compiled(*args)
+        self.ready.add(rows)
+        return out
+
     def warm(self, rows: int) -> None:
-        """Compile the step for `rows` rows now (a few seconds; tens on a cold cache)."""
+        """Compile the step for `rows` rows now (a few seconds; tens on a cold cache), waiting for any compile
+        under way; from now on calls of sizes not yet compiled run eagerly instead of compiling."""
+        self.background = True
         means, chol = init_params([ARMS["joint"]], rows, 0)
-        kind = torch.full((rows,), JOINT)
         g = torch.Generator().manual_seed(0)
-        self(means, chol, kind, torch.eye(2).expand(rows, 2, 2), torch.zeros(rows, dtype=torch.bool),
-             target_means(), step_noise(rows, RaceConfig.samples, target_means(), g), 0.1)
+        args = (means, chol, torch.full((rows,), JOINT), torch.eye(2).expand(rows, 2, 2),
+                torch.zeros(rows, dtype=torch.bool), target_means(),
+                step_noise(rows, RaceConfig.samples, target_means(), g), 0.1)
+        with self.lock:
+            if self.failed or rows in self.ready:
+                return
+            try:
+                self.run_compiled(rows, *args)
+            except Exception as exc:  # noqa: BLE001 - as in __call__
+                self.give_up(exc)
+
+    def give_up(self, exc: Exception) -> None:
+        """Run eagerly from now on, and say why once."""
+        self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        warnings.warn(f"the 25-GMM race runs eagerly (torch.compile failed: {self.failed})", stacklevel=3)
 
 
 COMPILED_STEP = CompiledStep()
