@@ -91,3 +91,25 @@ def test_upkeep_timings_come_from_the_environment_and_bad_ones_are_named():
     for bad in ("cache_every_s=0", "cache_every=5", "session_idle_s=soon", "sweep_every_s=-1"):
         with pytest.raises(ValueError, match="BIGLEARN_UPKEEP"):
             Upkeep.from_env(bad)
+
+
+def test_served_files_past_their_age_go_and_the_pages_own_files_stay(tmp_path):
+    """The age rule on every served file (Gradio 6.31 applies it only to its components' own files): a tile older
+    than the bound goes, a young one stays, and the page's own files (its components' sets, `keep_in_cache`)
+    stay whatever their age."""
+    from types import SimpleNamespace
+
+    files = {name: tmp_path / name / "image.png" for name in ("tile", "young", "example", "kept")}
+    for path in files.values():
+        path.parent.mkdir()
+        path.write_bytes(b"x")
+    old = time.time() - 100
+    for name in ("tile", "example", "kept"):
+        os.utime(files[name], (old, old))
+    blocks = SimpleNamespace(blocks={1: SimpleNamespace(keep_in_cache={str(files["kept"])})},
+                             temp_file_sets=[{str(files["example"])}, set()])
+    keep = cache_files.page_files(blocks)
+    assert keep == {files["example"], files["kept"]}
+    done = cache_files.clean(tmp_path, older_than=time.time() - 50, keep=keep)
+    assert done.files == 1 and not files["tile"].exists() and not files["tile"].parent.exists()
+    assert files["young"].exists() and files["example"].exists() and files["kept"].exists()

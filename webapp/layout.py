@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -402,8 +403,9 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
     from starlette.middleware import Middleware
 
     # Gradio's cache bounded: a killed run's files removed now, empty folders and leftovers on a schedule
-    cache_files.keep_bounded(cache_files.cache_root(), (demo.delete_cache or DELETE_CACHE)[0],
-                             grace_s=UPKEEP.folder_grace_s)
+    every, age = demo.delete_cache or DELETE_CACHE
+    cache_files.keep_bounded(cache_files.cache_root(), every, grace_s=UPKEEP.folder_grace_s,
+                             page_of=weakref.ref(demo), age_s=age)
     # each visitor's state released soon after the visitor is gone (open pages are told by their heartbeat)
     session_memory.keep_bounded(demo, demo.streams.pages, every_s=UPKEEP.sweep_every_s,
                                 api_idle_s=UPKEEP.session_idle_s, closed_grace_s=UPKEEP.closed_grace_s)
