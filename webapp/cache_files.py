@@ -125,13 +125,12 @@ def _remove(path: Path, emptied: set[Path]) -> int:
 
 
 def page_files(blocks: Any) -> set[Path]:
-    """The files the page of `blocks` links to for as long as the server runs (its components' own files: example
-    thumbnails, pictures), which no clean-up may delete whatever their age."""
+    """The files the components of `blocks` keep in the cache for as long as the server runs (`keep_in_cache`:
+    their initial values, examples), which no clean-up may delete whatever their age. (Their `temp_files` sets
+    are no guide: they gather every file an event served too.)"""
     keep: set[Path] = set()
-    for served in list(blocks.temp_file_sets):
-        keep.update(Path(f) for f in served.copy())  # copies: handlers may add meanwhile (atomic under the GIL)
     for component in list(blocks.blocks.values()):
-        keep.update(Path(f) for f in getattr(component, "keep_in_cache", set()).copy())
+        keep.update(Path(f) for f in getattr(component, "keep_in_cache", set()).copy())  # a copy: atomic
     return keep
 
 
