@@ -13,7 +13,7 @@ from biglearn.sims import gan2d, gmm25, landscape
 
 LANDSCAPE_GOAL_S = 30.0  # the whole `landscape` experiment (100 x 100 grid)
 SEED_STEP_GOAL_US = 90.0  # one inner SGD step of one seed of one arm, in the full gmm25 batch
-GAN2D_GOAL_S = 600.0  # `gan2d` with 10 seeds x 2 arms, its default steps
+GAN2D_GOAL_S = 6 * 3600.0  # `gan2d`'s full run: 10 seeds x 3 arms, the default (sharp) setup's steps
 FULL_SEEDS = 10
 
 
@@ -29,9 +29,9 @@ def bench_sims(landscape_points: int, gmm_iters: int, gan_steps: int, seeds: int
     full = gmm25.RaceConfig()
     gmm_full_s = race["us_per_seed_step"] * 1e-6 * full.iters * full.inner * len(arms) * FULL_SEEDS
 
-    result = gan2d.train(list(gan2d.ARMS), seeds, gan2d.GanConfig(steps=gan_steps))
+    result = gan2d.train(list(gan2d.ARMS), seeds, gan2d.GanConfig(steps=gan_steps, eval_every=0))
     per_step = result["seconds"] / gan_steps
-    pacgan = gan2d.train(list(gan2d.ARMS), seeds, gan2d.pacgan_config(steps=gan_steps))
+    pacgan = gan2d.train(list(gan2d.ARMS), seeds, gan2d.pacgan_config(steps=gan_steps, eval_every=0))
     rows = len(gan2d.ARMS) * seeds
     return {"landscape": {"points": landscape_points, "seconds": landscape_s},
             "gmm25": {"arms": len(arms), "seeds": seeds, "iterations": gmm_iters, "inner": cfg.inner,

@@ -16,6 +16,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bench.measure import count_flops, summarise
 from bench.training import growth_exponent
+from biglearn.sims import gan2d
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = {"complete_1x8", "ratio_sweep_10x4", "generate_64", "classify_256"}
@@ -49,7 +50,7 @@ def test_quick_results_time_the_simulations(quick):
     # the projection is the measured rate times the full experiment's length
     assert sims["gmm25"]["projected_full_s"] == pytest.approx(sims["gmm25"]["us_per_seed_step"] * 1e-6 * 10_000 * 20
                                                               * 5 * 10)
-    assert sims["gan2d"]["projected_full_s"] == pytest.approx(sims["gan2d"]["step_s"] * 6000)
+    assert sims["gan2d"]["projected_full_s"] == pytest.approx(sims["gan2d"]["step_s"] * gan2d.GanConfig.steps)
     rows = sims["gan2d"]["arms"] * sims["gan2d"]["seeds"]
     assert sims["gan2d"]["us_per_seed_step"] == pytest.approx(1e6 * sims["gan2d"]["step_s"] / rows)
     assert positive(sims["gan2d"]["pacgan_us_per_seed_step"])

@@ -173,6 +173,47 @@ def test_the_compiled_step_matches_the_eager_one():
     assert broken.failed.startswith("RuntimeError") and torch.allclose(fallback[0], eager[0])
 
 
+def test_an_interrupted_gan2d_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """Killed mid-run and continued from its state file, a gan2d run ends bit for bit where an uninterrupted one
+    does (weights, optimiser, random state and curves are in the file); another setup's file is refused."""
+    from biglearn.sims import gan2d
+
+    monkeypatch.setattr(gan2d, "SAVE_EVERY_S", 0.0)  # a state file after every step
+    cfg = gan2d.GanConfig(steps=200, hidden=16, depth=2, batch=32, eval_every=50, eval_samples=200)
+    whole = gan2d.train(["plain", "biglearn"], 2, cfg, seed=3)
+
+    def interrupt(step, total):
+        if step == 100:
+            raise KeyboardInterrupt
+
+    state = tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, progress=interrupt, checkpoint=state)
+    resumed = gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, checkpoint=state)
+    for a, b in zip(whole["generator"].net.parameters(), resumed["generator"].net.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed["curves"] == whole["curves"] and resumed["curves"]["iterations"] == [0, 50, 100, 150, 200]
+    with pytest.raises(ValueError, match="another setup"):
+        gan2d.train(["plain"], 2, cfg, seed=3, checkpoint=state)
+
+
+def test_gan2d_setups_and_the_command_line_options(tmp_path):
+    from biglearn.sims import __main__ as sims
+    from biglearn.sims import gan2d
+
+    assert gan2d.SETUPS["sharp"]() == gan2d.GanConfig() and gan2d.GanConfig().r1_gamma == 0.0
+    assert gan2d.SETUPS["small"]().steps == 6000 and gan2d.SETUPS["pacgan"]().arch == "pacgan"
+    args = sims.build_parser().parse_args(["gan2d", "--out", str(tmp_path), "--setup", "small", "--lr", "2e-4",
+                                           "--beta1", "0.7", "--r1", "0", "--batch", "64"])
+    cfg = sims.gan_setup(args, 500)
+    assert (cfg.lr, cfg.betas, cfg.r1_gamma, cfg.batch, cfg.steps) == (2e-4, (0.7, 0.9), 0.0, 64, 500)
+    for bad in (["--lr", "0"], ["--beta1", "1.0"], ["--batch", "0"]):
+        args = sims.build_parser().parse_args(["gan2d", "--out", str(tmp_path), *bad])
+        with pytest.raises(sims.SimError):
+            sims.gan_setup(args, 500)
+    assert sims.main(["gan2d", "--out", str(tmp_path), "--quick", "--arms", "plain,vae"]) == 2
+
+
 def test_log_mean_exp_and_its_gradient():
     g = torch.Generator().manual_seed(0)
     comp = torch.randn(2, 7, 5, generator=g, dtype=torch.float64) * 30  # terms far below the top are dropped

@@ -38,13 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output directory (metrics.json, table.md, figures)")
     p.add_argument("--seeds", type=int, help=f"gmm25: runs per arm, batched (default 10, at most {MAX_SEEDS})")
     p.add_argument("--iters", type=int, help=f"gmm25: outer iterations (default 10000); gan2d: training steps "
-                                             f"(default {gan2d.GanConfig.steps}); at most {MAX_ITERS}")
+                                             f"(default: the setup's, {gan2d.GanConfig.steps} for sharp); at most "
+                                             f"{MAX_ITERS}")
     p.add_argument("--arms", help=f"comma-separated subset of the arms: gmm25 {', '.join(gmm25.ARMS)} (default all); "
                                   f"gan2d {', '.join(gan2d.ARMS)} (default all)")
     p.add_argument("--seed", type=int, default=0, help="base seed")
-    p.add_argument("--arch", default="mlp", choices=("mlp", "pacgan"),
-                   help="gan2d: today's LeakyReLU MLPs (mlp) or PacGAN's 2DGrid networks and optimiser (pacgan)")
-    setup = p.add_argument_group("gan2d setup (defaults: the --arch's)")
+    p.add_argument("--setup", default="sharp", choices=tuple(gan2d.SETUPS),
+                   help="gan2d: sharp (LeakyReLU MLPs, Adam 1e-4, no R1, 60,000 steps; chosen on the trials of "
+                        "docs/simulations.md), small (the 6,000-step setup of 2 Dec) or pacgan (PacGAN's 2DGrid "
+                        "networks and optimiser)")
+    setup = p.add_argument_group("gan2d setup (defaults: the --setup's)")
     for flag, kind, text in (("batch", int, "points per step"), ("lr", float, "Adam learning rate (G and D)"),
                              ("beta1", float, "Adam β1"), ("beta2", float, "Adam β2"),
                              ("hidden", int, "mlp: hidden width"), ("depth", int, "mlp: hidden layers"),
@@ -86,7 +89,7 @@ def chosen_arms(text: str | None, known: tuple[str, ...]) -> list[str]:
 
 
 def gan_setup(args: argparse.Namespace, steps: int) -> gan2d.GanConfig:
-    """The --arch's GanConfig with the setup flags given on the command line; SimError on a bad value."""
+    """The --setup's GanConfig with the setup flags given on the command line; SimError on a bad value."""
     changes = {name: getattr(args, name) for name in ("batch", "lr", "hidden", "depth", "noise_dim", "eval_every")
                if getattr(args, name) is not None}
     if args.r1 is not None:
@@ -94,7 +97,7 @@ def gan_setup(args: argparse.Namespace, steps: int) -> gan2d.GanConfig:
     if args.quick and args.eval_every is None:
         changes["eval_every"] = 50
     try:
-        base = gan2d.pacgan_config(steps=steps) if args.arch == "pacgan" else gan2d.GanConfig(steps=steps)
+        base = gan2d.SETUPS[args.setup](steps=steps)
         betas = tuple(b if flag is None else flag for b, flag in zip(base.betas, (args.beta1, args.beta2), strict=True))
         return dataclasses.replace(base, betas=betas, **changes)
     except ValueError as exc:
@@ -173,7 +176,7 @@ def run_gan2d(args: argparse.Namespace) -> dict:
     from . import plots
 
     seeds = bounded("seeds", args.seeds, 2 if args.quick else 10, MAX_SEEDS)
-    steps = bounded("iters", args.iters, 200 if args.quick else gan2d.GanConfig.steps, MAX_ITERS)
+    steps = bounded("iters", args.iters, 200 if args.quick else gan2d.SETUPS[args.setup]().steps, MAX_ITERS)
     arms = chosen_arms(args.arms, gan2d.ARMS)
     cfg = gan_setup(args, steps)
     state = args.out / "state.pt"
@@ -206,7 +209,8 @@ def run_gan2d(args: argparse.Namespace) -> dict:
                                                ("modes", "quality", "kl", "modes_1pct", "conditional_modes",
                                                 "conditional_w1")) + " |")
     (args.out / "table.md").write_text("\n".join(lines) + "\n")
-    return {"experiment": "gan2d", "arms": arms, "seeds": seeds, "seed": args.seed, "config": dataclasses.asdict(cfg),
+    return {"experiment": "gan2d", "setup": args.setup, "arms": arms, "seeds": seeds, "seed": args.seed,
+            "config": dataclasses.asdict(cfg),
             "seconds": round(result["seconds"], 1),
             "us_per_seed_step": round(1e6 * result["seconds"] / (steps * seeds * len(arms)), 1),
             "per_arm": ev["per_arm"], "table": table, "curves": result["curves"]}
