@@ -268,6 +268,22 @@ def test_cli_landscape_writes_metrics_and_figure(tmp_path):
     assert (tmp_path / "landscapes.png").stat().st_size > 10_000
 
 
+def test_cli_gan2d_quick_writes_every_arm_per_seed_and_refuses_to_overwrite(tmp_path):
+    import json
+
+    cmd = [sys.executable, "-m", "biglearn.sims", "gan2d", "--quick", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["setup"] == "sharp" and set(metrics["per_arm"]) == {"plain", "biglearn", "pacgan2"}
+    for arm in metrics["per_arm"].values():
+        assert len(arm["modes"]) == 2 and all(0 <= q <= 1 for q in arm["quality"])  # one value per seed
+    assert metrics["curves"]["iterations"] == [0, 50, 100, 150, 200]
+    assert (tmp_path / "curves.png").stat().st_size > 5_000 and (tmp_path / "samples.png").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "--resume" in again.stderr and "Traceback" not in again.stderr
+
+
 def test_2d_generator_copies_the_source_and_ignores_absent_coordinates():
     from biglearn.sims import gan2d
 
