@@ -144,7 +144,8 @@ def run(plan: Plan, device: torch.device, checkpoint: str | None, quick: bool) -
                                   peak_flops=peak)}}
     progress("2-D simulations")
     land, iters, steps, seeds = plan.sims
-    results["sims"] = bench_sims(land, iters, steps, seeds)
+    # the race compiled as a full race runs (tens of seconds of compiling once), but not in --quick's smoke check
+    results["sims"] = bench_sims(land, iters, steps, seeds, compile=not quick)
     progress("start-up")
     # a machine with the library's packages but not the app's (a bare GPU box) still gets the library's start-up
     with_app = plan.startup_app and importlib.util.find_spec("gradio") is not None

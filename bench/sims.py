@@ -6,6 +6,7 @@ and projected to the full experiment's length; the goals are the issue's.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -17,14 +18,18 @@ GAN2D_GOAL_S = 6 * 3600.0  # `gan2d`'s full run: 10 seeds x 3 arms, the default 
 FULL_SEEDS = 10
 
 
-def bench_sims(landscape_points: int, gmm_iters: int, gan_steps: int, seeds: int = FULL_SEEDS) -> dict[str, Any]:
-    """Time the three experiments at `seeds` seeds per arm; the full experiments' wall times projected."""
+def bench_sims(landscape_points: int, gmm_iters: int, gan_steps: int, seeds: int = FULL_SEEDS,
+               compile: bool = True) -> dict[str, Any]:
+    """Time the three experiments at `seeds` seeds per arm; the full experiments' wall times projected. The race
+    is timed compiled (after one warm-up run that compiles it) unless `compile` is False."""
     start = time.perf_counter()
     landscape.run(points=landscape_points)
     landscape_s = time.perf_counter() - start
 
     arms = list(gmm25.ARMS)
-    cfg = gmm25.RaceConfig(iters=gmm_iters, eval_every=gmm_iters, eval_samples=1000)
+    cfg = gmm25.RaceConfig(iters=gmm_iters, eval_every=gmm_iters, eval_samples=1000, compile=compile)
+    if compile:
+        gmm25.race(arms, seeds, dataclasses.replace(cfg, iters=1, eval_every=1))  # compiles the step once
     race = gmm25.race(arms, seeds, cfg)
     full = gmm25.RaceConfig()
     gmm_full_s = race["us_per_seed_step"] * 1e-6 * full.iters * full.inner * len(arms) * FULL_SEEDS
@@ -35,7 +40,7 @@ def bench_sims(landscape_points: int, gmm_iters: int, gan_steps: int, seeds: int
     rows = len(gan2d.ARMS) * seeds
     return {"landscape": {"points": landscape_points, "seconds": landscape_s},
             "gmm25": {"arms": len(arms), "seeds": seeds, "iterations": gmm_iters, "inner": cfg.inner,
-                      "us_per_seed_step": race["us_per_seed_step"], "projected_full_s": gmm_full_s},
+                      "compiled": compile, "us_per_seed_step": race["us_per_seed_step"], "projected_full_s": gmm_full_s},
             "gan2d": {"arms": len(gan2d.ARMS), "seeds": seeds, "steps": gan_steps, "step_s": per_step,
                       "us_per_seed_step": 1e6 * per_step / rows,
                       "pacgan_us_per_seed_step": 1e6 * pacgan["seconds"] / gan_steps / rows,

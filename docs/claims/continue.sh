@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The claims across compute (issue 32), stage by stage: one preset, budget (counted training FLOPs) and seed per
+# stage; every arm trained on one thread (`--parallel 1 --threads 1`), scored once on the test set, its rows
+# merged into docs/claims/scaling.json, and its plateau curve (8 snapshots over the run, scored on the validation
+# split) written to docs/claims/curves/STAGE/ARM. Re-running skips finished stages and resumes an unfinished one;
+# an unfinished stage's carry (each arm's inference and resume files, a few MB) is kept in docs/claims/carry/STAGE
+# by `keep` below, because run folders outside the tree have not always survived between sessions.
+# From the repository root:
+#   nohup bash docs/claims/continue.sh ~/runs/scaling > ~/runs/scaling.log 2>&1 &
+#   bash docs/claims/continue.sh ~/runs/scaling keep     # before a session ends: copy the carry into the tree
+# then `python -m train.scaling` makes docs/claims/scaling.md from the rows.
+set -euo pipefail
+runs=${1:?usage: continue.sh RUNS_DIR [keep]}
+mode=${2:-run}
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+data=(--data ../shared/data/mnist_train.npz --test-data ../shared/data/mnist_test.npz
+      --ood-data ../shared/data/fashion_mnist_test.npz --classifier assets/eval_classifier.safetensors)
+all=biglearn,biglearn-no-comm,joint,mae,supervised,biglearn-missing-0.5
+core=biglearn,joint,mae,supervised
+
+stage() {  # PRESET BUDGET SEED ARMS
+  local name="$1-$2-s$3" out="$runs/$1-$2-s$3" carry="docs/claims/carry/$1-$2-s$3"
+  if [[ $mode == keep ]]; then
+    [[ -d $out && ! -f $out/done ]] || return 0
+    for arm in "$out"/*/; do
+      arm=$(basename "$arm")
+      [[ -f $out/$arm/model.safetensors ]] || continue
+      mkdir -p "$carry/$arm"
+      cp "$out/$arm"/{model.safetensors,metrics.jsonl,flops.json} "$carry/$arm/" 2>/dev/null || true
+      [[ -f $out/$arm/resume.safetensors ]] && cp "$out/$arm/resume.safetensors" "$carry/$arm/"
+    done
+    return 0
+  fi
+  [[ -f $out/done ]] && return 0
+  if [[ -d $carry ]]; then  # the tree's carry where the run folder was lost
+    for arm in "$carry"/*/; do
+      arm=$(basename "$arm")
+      [[ -f $out/$arm/model.safetensors ]] || { mkdir -p "$out/$arm"; cp "$carry/$arm"/* "$out/$arm/"; }
+    done
+  fi
+  echo "[study] $(date -u +%H:%M) $name: $4"
+  python -m train.compare --preset "$1" --budget-flops "$2" --seed "$3" --arms "$4" --parallel 1 --threads 1 \
+    --snapshots 8 --runs "$out" --doc "$out/claims.md" "${data[@]}"
+  python - "$out/claims/scaling.json" <<'PY'
+import sys
+from pathlib import Path
+from train.scaling import merge_rows, read_rows
+merge_rows(Path("docs/claims/scaling.json"), read_rows(Path(sys.argv[1])))
+PY
+  for arm in ${4//,/ }; do
+    if compgen -G "$out/$arm/snapshots/*.safetensors" > /dev/null; then
+      python -m train.curve "$out/$arm"/snapshots/*.safetensors "$out/$arm/model.safetensors" \
+        --out "docs/claims/curves/$name/$arm" --split val --train-data ../shared/data/mnist_train.npz \
+        --holdout 5000 --classifier assets/eval_classifier.safetensors
+    fi
+  done
+  rm -rf "$carry"
+  touch "$out/done"
+}
+
+for seed in 0 1 2; do stage mnist-small 2.15e13 $seed $all; done
+for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $all; done
+stage mnist-cpu 8.6e13 0 $all
+for seed in 0 1 2; do stage mnist-small 3.4e14 $seed $core; done
+stage mnist-cpu 3.4e14 0 $all
+stage mnist-cpu 1.4e15 0 $core
+echo "[study] $(date -u +%H:%M) all stages done"
