@@ -40,7 +40,8 @@ def bench_sims(landscape_points: int, gmm_iters: int, gan_steps: int, seeds: int
     rows = len(gan2d.ARMS) * seeds
     return {"landscape": {"points": landscape_points, "seconds": landscape_s},
             "gmm25": {"arms": len(arms), "seeds": seeds, "iterations": gmm_iters, "inner": cfg.inner,
-                      "compiled": compile, "us_per_seed_step": race["us_per_seed_step"], "projected_full_s": gmm_full_s},
+                      "compiled": compile, "us_per_seed_step": race["us_per_seed_step"],
+                      "projected_full_s": gmm_full_s},
             "gan2d": {"arms": len(gan2d.ARMS), "seeds": seeds, "steps": gan_steps, "step_s": per_step,
                       "us_per_seed_step": 1e6 * per_step / rows,
                       "pacgan_us_per_seed_step": 1e6 * pacgan["seconds"] / gan_steps / rows,
