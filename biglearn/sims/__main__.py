@@ -179,10 +179,10 @@ def run_gan2d(args: argparse.Namespace) -> dict:
     steps = bounded("iters", args.iters, 200 if args.quick else gan2d.SETUPS[args.setup]().steps, MAX_ITERS)
     arms = chosen_arms(args.arms, gan2d.ARMS)
     cfg = gan_setup(args, steps)
-    state = args.out / "state.pt"
+    state = args.out / "state.safetensors"
     if state.exists() and not args.resume:
-        raise SimError(f"{args.out} holds an unfinished or finished gan2d run (state.pt): give --resume to continue "
-                       "it, or another --out")
+        raise SimError(f"{args.out} holds an unfinished or finished gan2d run (state.safetensors): give --resume to "
+                       "continue it, or another --out")
     last = [time.perf_counter()]
 
     def progress(step: int, total: int) -> None:

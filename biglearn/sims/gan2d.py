@@ -20,8 +20,8 @@ seeds of two arms train as one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +29,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
 
+from ..checkpoint import write_safetensors
 from .gmm25 import target_means
 
 STD = 0.05
@@ -219,8 +222,9 @@ class Gan2dRun:
         self.curves: dict = {"iterations": [], **{arm: {k: [] for k in CURVE_KEYS} for arm in arms}}
 
     def identity(self) -> dict:
-        """What a checkpoint must match to be continued by this run."""
-        return {"arms": self.arms, "seeds": self.seeds, "seed": self.seed, "config": dataclasses.asdict(self.cfg)}
+        """What a state file must match to be continued by this run (as JSON reads it back)."""
+        return json.loads(json.dumps({"arms": self.arms, "seeds": self.seeds, "seed": self.seed,
+                                      "config": dataclasses.asdict(self.cfg)}))
 
     def train_step(self) -> None:
         """One D step (eq. 4 on a batch of tasks, R1 on real points when on) and one non-saturating G step."""
@@ -257,32 +261,46 @@ class Gan2dRun:
             for k in CURVE_KEYS:
                 self.curves[arm][k].append([round(float(v), 4) for v in m[k][i * self.seeds:(i + 1) * self.seeds]])
 
-    def state(self) -> dict:
-        return {"identity": self.identity(), "step": self.step, "seconds": self.seconds, "curves": self.curves,
-                "rng": self.g.get_state(), "gen": self.gen.net.parameters(), "disc": self.disc.net.parameters(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
-
     def save(self, path: Path) -> None:
-        """Write the whole state atomically (a crash mid-write leaves the previous file)."""
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
+        """Write the whole state atomically as safetensors: the weights, Adam's moments and the random state as
+        tensors; the step, seconds, curves and optimiser settings as JSON metadata."""
+        tensors: dict[str, torch.Tensor] = {"rng": self.g.get_state()}
+        groups = {}
+        for name, net, opt in (("gen", self.gen.net, self.opt_g), ("disc", self.disc.net, self.opt_d)):
+            for i, p in enumerate(net.parameters()):
+                tensors[f"{name}.{i}"] = p
+            state = opt.state_dict()
+            for i, moments in state["state"].items():
+                for key, value in moments.items():
+                    tensors[f"{name}.adam.{i}.{key}"] = value
+            groups[name] = state["param_groups"]
+        meta = {"identity": self.identity(), "step": self.step, "seconds": self.seconds, "curves": self.curves,
+                "param_groups": groups}
+        write_safetensors(path, tensors, {"gan2d": json.dumps(meta)})
 
     def load(self, path: Path) -> None:
-        """Continue from a file `save` wrote; ValueError when it belongs to another setup."""
-        state = torch.load(path, weights_only=False)
-        if state.get("identity") != self.identity():
+        """Continue from a file `save` wrote; ValueError when it belongs to another setup or is unreadable."""
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads((f.metadata() or {})["gan2d"])
+            tensors = load_file(str(path))
+        except (OSError, KeyError, ValueError, SafetensorError) as exc:
+            raise ValueError(f"{path} is not a gan2d state file this code can read ({exc})") from None
+        if meta["identity"] != self.identity():
             raise ValueError(f"{path} holds a gan2d run of another setup (arms, seeds, seed or options differ); "
                              "give the same options or another --out")
         with torch.no_grad():
-            for params, saved in ((self.gen.net.parameters(), state["gen"]), (self.disc.net.parameters(),
-                                                                              state["disc"])):
-                for p, v in zip(params, saved, strict=True):
-                    p.copy_(v)
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.g.set_state(state["rng"])
-        self.step, self.seconds, self.curves = state["step"], state["seconds"], state["curves"]
+            for name, net, opt in (("gen", self.gen.net, self.opt_g), ("disc", self.disc.net, self.opt_d)):
+                for i, p in enumerate(net.parameters()):
+                    p.copy_(tensors[f"{name}.{i}"])
+                moments: dict[int, dict[str, torch.Tensor]] = {}
+                for key, value in tensors.items():
+                    if key.startswith(f"{name}.adam."):
+                        index, field = key.split(".")[2:]
+                        moments.setdefault(int(index), {})[field] = value
+                opt.load_state_dict({"state": moments, "param_groups": meta["param_groups"][name]})
+        self.g.set_state(tensors["rng"])
+        self.step, self.seconds, self.curves = meta["step"], meta["seconds"], meta["curves"]
 
 
 CURVE_KEYS = ("modes", "quality", "kl")
