@@ -179,6 +179,7 @@ def test_an_interrupted_gan2d_run_resumes_to_the_same_result(tmp_path, monkeypat
     from biglearn.sims import gan2d
 
     monkeypatch.setattr(gan2d, "SAVE_EVERY_S", 0.0)  # a state file after every step
+    monkeypatch.setattr(gan2d, "SHARD_BYTES", 20_000)  # split into several files, as a full run's is
     cfg = gan2d.GanConfig(steps=200, hidden=16, depth=2, batch=32, eval_every=50, eval_samples=200)
     whole = gan2d.train(["plain", "biglearn"], 2, cfg, seed=3)
 
@@ -189,12 +190,19 @@ def test_an_interrupted_gan2d_run_resumes_to_the_same_result(tmp_path, monkeypat
     state = tmp_path / "state.pt"
     with pytest.raises(KeyboardInterrupt):
         gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, progress=interrupt, checkpoint=state)
+    assert gan2d.shard_path(state, 2).exists()
     resumed = gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, checkpoint=state)
     for a, b in zip(whole["generator"].net.parameters(), resumed["generator"].net.parameters(), strict=True):
         assert torch.equal(a, b)
     assert resumed["curves"] == whole["curves"] and resumed["curves"]["iterations"] == [0, 50, 100, 150, 200]
     with pytest.raises(ValueError, match="another setup"):
         gan2d.train(["plain"], 2, cfg, seed=3, checkpoint=state)
+    other = gan2d.Gan2dRun(["plain", "biglearn"], 2, cfg, seed=3)
+    other.step = 7
+    other.save(tmp_path / "other.safetensors")
+    gan2d.shard_path(tmp_path / "other.safetensors", 1).replace(gan2d.shard_path(state, 1))  # a mixed set
+    with pytest.raises(ValueError, match="another step"):
+        gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, checkpoint=state)
 
 
 def test_gan2d_setups_and_the_command_line_options(tmp_path):
