@@ -6,6 +6,7 @@ it yields a picture of the model densities so the caller can show the contours m
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from PIL import Image
 from . import gmm25
 from .plots import contours_image
 
+LOG = logging.getLogger("biglearn.app")
 LIVE_ARMS = ("joint", "biglearn", "biglearn+cond")  # as the user picks them; forward KL maps to the *-forward arms
 DIRECTIONS = ("reverse", "forward")
 MAX_ITERS = 300  # about 17 s for three arms on one busy CPU thread (docs/simulations.md, "Speed")
@@ -59,8 +61,12 @@ def arm_names(arms: list[str], direction: str) -> list[str]:
 def warm() -> None:
     """Compile the race's step for every size a live race has (1 to 3 arms of one seed): tens of seconds on a
     cold compiler cache, which a server spends at start-up rather than in a visitor's race."""
+    start = time.monotonic()
     for rows in range(1, len(LIVE_ARMS) + 1):
         gmm25.COMPILED_STEP.warm(rows)
+    step = gmm25.COMPILED_STEP
+    LOG.info("live race: %s in %.0f s", f"runs eagerly ({step.failed})" if step.failed else
+             f"step compiled for {', '.join(map(str, sorted(step.ready)))} arms", time.monotonic() - start)
 
 
 def check_iterations(iters: float) -> int:
