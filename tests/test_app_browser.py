@@ -264,3 +264,18 @@ def test_a_refused_input_keeps_the_last_results(page):
     expect(tiles).to_have_count(shown)  # the error is a message; the gallery keeps what it showed
     assert all(tiles.nth(i).is_visible() for i in range(shown))
     page.get_by_role("button", name="clear", exact=True).click()
+
+
+def test_every_model_tab_is_shown_at_1400_px(browser, url):
+    """No model tab hides behind Gradio's "More tabs" menu on a desktop-wide window (Classify and Model info
+    did before their labels were shortened)."""
+    from playwright.sync_api import expect
+
+    page = open_page(browser, url, 1400)
+    try:
+        page.locator("#painter").wait_for()
+        for name in ("Complete", "Sweep", "Out-of-domain", "Generate", "Classify", "Model"):
+            expect(page.get_by_role("tab", name=name, exact=True)).to_be_visible()
+        assert page.locator("button[aria-label='More tabs']:visible").count() == 0
+    finally:
+        page.close()

@@ -119,7 +119,7 @@ def build_demo(
                                     elem_id="completions",
                                     elem_classes="tiles",
                                 )
-                            with gr.Tab("Source-ratio sweep") as tab_sweep:
+                            with gr.Tab("Sweep") as tab_sweep:
                                 gr.Markdown(
                                     "Paper Fig. 3: rows are seeds, columns give the model a growing share r of "
                                     "the image; diversity shrinks as the source grows."
@@ -254,7 +254,7 @@ def build_demo(
                                     "image when nothing is painted), updated as you paint."
                                 )
                                 probs = gr.Label(num_top_classes=10, label="p(y | x_S)")
-                            with gr.Tab("Model info") as tab_info:
+                            with gr.Tab("Model") as tab_info:
                                 with gr.Accordion(
                                     "Load another checkpoint (for this browser session only)", open=False
                                 ):
