@@ -279,3 +279,23 @@ def test_every_model_tab_is_shown_at_1400_px(browser, url):
         assert page.locator("button[aria-label='More tabs']:visible").count() == 0
     finally:
         page.close()
+
+
+def test_tiles_are_wide_on_a_phone_and_their_captions_sit_below_them(browser, url):
+    """At 400 px the completion tiles are at least 120 px wide (two columns) and no "seed N" caption box
+    intersects its picture's box."""
+    page = open_page(browser, url, 400)
+    try:
+        page.locator("#painter").wait_for()
+        page.get_by_role("button", name="Complete", exact=True).click()
+        page.locator(".tiles .thumbnail-item img").first.wait_for()
+        boxes = page.evaluate("""() => [...document.querySelectorAll('.tiles .thumbnail-item')].map(t => {
+            const i = t.querySelector('img').getBoundingClientRect();
+            const c = t.querySelector('.caption-label');
+            const r = c ? c.getBoundingClientRect() : null;
+            return {width: i.width, overlap: r !== null && r.top < i.bottom - 0.5 && r.bottom > i.top + 0.5
+                    && r.left < i.right && r.right > i.left}; })""")
+        assert boxes and all(b["width"] >= 120 for b in boxes), boxes
+        assert not any(b["overlap"] for b in boxes), boxes
+    finally:
+        page.close()
