@@ -15,10 +15,17 @@ function block(i) {  // the patches the brush covers at cell i
 }
 const img = new Image();
 let grid = [1, 1], mask = [], hover = -1, mode = null, dirty = false;
-function fit() {  // the canvas takes the picture's aspect ratio once it is decoded
-  if (img.complete && img.naturalWidth) canvas.height = Math.round(props.px * img.naturalHeight / img.naturalWidth);
+// the canvas draws at the size it is shown (times the screen's pixel ratio), with the picture's aspect ratio once
+// it is decoded: drawn at props.px and scaled down by the page (a phone), its 1-pixel grid lines were dropped
+function fit() {
+  const w = Math.max(1, Math.round((canvas.clientWidth || props.px) * (window.devicePixelRatio || 1)));
+  const ratio = img.complete && img.naturalWidth ? img.naturalHeight / img.naturalWidth : grid[0] / grid[1];
+  if (canvas.width !== w) canvas.width = w;
+  const h = Math.max(1, Math.round(w * ratio));
+  if (canvas.height !== h) canvas.height = h;
 }
 img.onload = () => { fit(); draw(); };
+new ResizeObserver(() => { fit(); draw(); }).observe(canvas);
 function draw() {
   const W = canvas.width, H = canvas.height, cw = W / grid[1], ch = H / grid[0];
   ctx.imageSmoothingEnabled = false;
@@ -46,8 +53,6 @@ function load() {
   if (!v) return;
   grid = v.grid;
   mask = v.mask.slice();
-  canvas.width = props.px;
-  canvas.height = Math.round(props.px * grid[0] / grid[1]);
   if (!v.image) img.removeAttribute('src');
   else if (img.src !== v.image) img.src = v.image;  // a stroke's own value keeps the picture: no reload
   fit();
