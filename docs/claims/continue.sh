@@ -27,7 +27,10 @@ stage() {  # PRESET BUDGET SEED ARMS
       [[ -f $out/$arm/model.safetensors ]] || continue
       mkdir -p "$carry/$arm"
       cp "$out/$arm"/{model.safetensors,metrics.jsonl,flops.json} "$carry/$arm/" 2>/dev/null || true
-      [[ -f $out/$arm/resume.safetensors ]] && cp "$out/$arm/resume.safetensors" "$carry/$arm/"
+      # a finished arm needs no resume file (5 MB): only its inference file
+      if ! grep -q stopped_by "$out/$arm/train.log" 2>/dev/null && [[ -f $out/$arm/resume.safetensors ]]; then
+        cp "$out/$arm/resume.safetensors" "$carry/$arm/"
+      fi
     done
     return 0
   fi
@@ -64,4 +67,4 @@ stage mnist-cpu 8.6e13 0 $all
 for seed in 0 1 2; do stage mnist-small 3.4e14 $seed $core; done
 stage mnist-cpu 3.4e14 0 $all
 stage mnist-cpu 1.4e15 0 $core
-echo "[study] $(date -u +%H:%M) all stages done"
+[[ $mode == keep ]] || echo "[study] $(date -u +%H:%M) all stages done"
