@@ -44,11 +44,14 @@ stage() {  # PRESET BUDGET SEED ARMS
   echo "[study] $(date -u +%H:%M) $name: $4"
   python -m train.compare --preset "$1" --budget-flops "$2" --seed "$3" --arms "$4" --parallel 1 --threads 1 \
     --snapshots 8 --runs "$out" --doc "$out/claims.md" "${data[@]}"
-  python - "$out/claims/scaling.json" <<'PY'
+  python - "$out/claims/scaling.json" "$runs" <<'PY'
+import json
 import sys
 from pathlib import Path
 from train.scaling import merge_rows, read_rows
-merge_rows(Path("docs/claims/scaling.json"), read_rows(Path(sys.argv[1])))
+# the rows name their checkpoints: as RUNS/..., not by this machine's folder
+text = json.dumps(read_rows(Path(sys.argv[1]))).replace(str(Path(sys.argv[2]).resolve()) + "/", "RUNS/")
+merge_rows(Path("docs/claims/scaling.json"), json.loads(text))
 PY
   for arm in ${4//,/ }; do
     if compgen -G "$out/$arm/snapshots/*.safetensors" > /dev/null; then
