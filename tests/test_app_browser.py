@@ -7,6 +7,7 @@ The app runs on the bundled checkpoint when it is there (so the screenshot shows
 tiny random-weight one. Waits are conditions on the page, never fixed sleeps.
 """
 
+import re
 import shutil
 from pathlib import Path
 
@@ -25,10 +26,15 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
+def checkpoint(tmp_path_factory) -> Path:
+    """The served checkpoint: the bundled one when it is there, else a tiny random-weight one."""
     ckpt = Path(settings.DEFAULT_CHECKPOINT)
-    if not ckpt.is_file():
-        ckpt = save_tiny(tmp_path_factory.mktemp("browser") / "tiny.safetensors")
+    return ckpt if ckpt.is_file() else save_tiny(tmp_path_factory.mktemp("browser") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def url(checkpoint):
+    ckpt = checkpoint
     demo = layout.build_demo(lambda: biglearn.load(ckpt, "cpu"), ckpt.name)
     port = free_port()
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -332,6 +338,178 @@ def test_the_painter_draws_every_grid_line_on_a_phone(browser, url):
         page.wait_for_function("() => { const c = document.querySelector('#painter canvas'); "
                                "return c && c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1)"
                                ".data[0] !== 128; }")  # the digit is drawn (not the grey of an empty painter)
+        assert grid_lines(canvas.screenshot()) == (gh + 1, gw + 1)
+    finally:
+        page.close()
+
+
+# every label, button or caption box on the page that meets a shown picture's box (an image or a canvas), except
+# its own: [picture, what covers it, overlap width, overlap height]; toasts float over everything and go away
+COVERED = """() => {
+  const shown = e => { const r = e.getBoundingClientRect();
+    return r.width > 2 && r.height > 2 && e.checkVisibility({visibilityProperty: true, opacityProperty: true}); };
+  const pictures = [...document.querySelectorAll('img, canvas')].filter(shown);
+  const covers = [...document.querySelectorAll('label, button, [data-testid="block-label"], .icon-button-wrapper, '
+                  + '.caption-label')].filter(e => shown(e) && !e.closest('.toast-wrap'));
+  const name = e => e.tagName + ' ' + (e.getAttribute('aria-label') || e.alt || e.textContent || '').trim();
+  const hits = [];
+  for (const p of pictures) { const a = p.getBoundingClientRect();
+    for (const c of covers) { if (c.contains(p) || p.contains(c)) continue; const b = c.getBoundingClientRect();
+      const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (w > 1 && h > 1) hits.push([name(p), name(c), Math.round(w), Math.round(h)]); } }
+  return hits; }"""
+
+
+def all_drawn(page, selector):
+    """Wait until every image under `selector` has loaded."""
+    page.wait_for_function("sel => { const imgs = [...document.querySelectorAll(sel)]; return imgs.length > 0 "
+                           "&& imgs.every(img => img.complete && img.naturalWidth > 0); }", arg=selector)
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_no_label_or_button_covers_a_picture(browser, url, width):
+    """With every tab's results on screen (completions, sweep, out-of-domain views, generated samples, the 2-D
+    tab's figures), no label, corner button or caption box meets a picture's box (Gradio floats them over the
+    image's top rows: the sweep's first columns and the out-of-domain markers were hidden under them)."""
+    from playwright.sync_api import expect
+
+    page = open_page(browser, url, width)
+    try:
+        expect(page.locator("#source-summary")).to_contain_text("patches", timeout=TIMEOUT_MS)
+        page.locator("#complete-button").click()
+        all_drawn(page, "#completions .thumbnail-item img")
+        assert page.evaluate(COVERED) == []
+        open_tab(page, "Sweep")
+        page.get_by_role("button", name="Sweep", exact=True).click()
+        all_drawn(page, "#sweep-out img")
+        assert page.evaluate(COVERED) == []
+        open_tab(page, "Out-of-domain")
+        page.get_by_role("button", name="duplicate centre").click()
+        all_drawn(page, "#ood-donor img")
+        expect(page.locator("#ood-gallery")).to_be_visible()
+        assert page.evaluate(COVERED) == []
+        open_tab(page, "Generate")
+        page.get_by_role("button", name="Generate", exact=True).click()
+        all_drawn(page, "#generated .thumbnail-item img")
+        assert page.evaluate(COVERED) == []
+        page.get_by_role("tab", name="2-D principle").click()
+        all_drawn(page, "#principle-tab img")
+        assert page.evaluate(COVERED) == []
+    finally:
+        page.close()
+
+
+def ink_height(png: bytes) -> int:
+    """Rows of dark text in the white band at the top of a screenshot of the sweep (its column headers)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L")).astype(int)
+    band = int(np.argmax((grey < 60).mean(axis=1) > 0.5))  # the first row of the (mostly black) tiles
+    rows = np.flatnonzero((grey[:band] < 128).any(axis=1))
+    return int(rows[-1] - rows[0] + 1) if rows.size else 0
+
+
+def test_the_sweep_headers_read_on_a_phone(browser, url):
+    """At 400 px the sweep's column headers are drawn at least as tall as the digits of 12 px text (8.4 px:
+    0.7 of the font size), above the tiles and not under the picture's label."""
+    page = open_page(browser, url, 400)
+    try:
+        page.locator("#painter").wait_for()
+        open_tab(page, "Sweep")
+        page.get_by_role("button", name="Sweep", exact=True).click()
+        all_drawn(page, "#sweep-out img")
+        assert ink_height(page.locator("#sweep-out img").screenshot()) >= 8.4
+    finally:
+        page.close()
+
+
+def test_one_message_at_a_time(page):
+    """Three refusals in a row: one message on screen, the newest (Gradio stacked them as "Error (3)")."""
+    from playwright.sync_api import expect
+
+    open_tab(page, "Images")
+    open_tab(page, "Complete")
+    messages = page.locator(".toast-message-item:visible")
+    expect(page.locator("#source-summary")).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)  # loaded
+    page.get_by_role("button", name="invert", exact=True).click()  # every patch kept: nothing to generate
+    expect(page.locator("#source-summary")).to_contain_text("All 49 patches kept", timeout=TIMEOUT_MS)
+    page.locator("#complete-button").click()
+    expect(messages.filter(has_text="nothing left to generate")).to_have_count(1, timeout=TIMEOUT_MS)
+    page.get_by_text("Draw a digit").click()
+    page.get_by_role("button", name="Use drawing").click()  # a blank pad
+    expect(messages.filter(has_text="draw something on the pad first")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(messages).to_have_count(1)
+    page.locator("#complete-button").click()
+    expect(messages.filter(has_text="nothing left to generate")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(messages).to_have_count(1)
+    page.get_by_text("Draw a digit").click()
+    page.get_by_role("button", name="clear", exact=True).click()
+
+
+STALE = re.compile(r"\bstale\b")
+
+
+def test_results_of_the_previous_image_are_marked_and_the_highlight_follows(page):
+    """Completions stay but are marked (dimmed, relabelled) once another example is picked, and are fresh again
+    after Complete; the examples strip highlights the picked digit, and none after an upload or a drawing."""
+    from playwright.sync_api import expect
+
+    open_tab(page, "Images")
+    open_tab(page, "Complete")
+    completions = page.locator("#completions")
+    page.locator("#complete-button").click()
+    expect(completions).not_to_have_class(STALE)
+    all_drawn(page, "#completions .thumbnail-item img")
+    shown = page.locator("#completions .thumbnail-item img").count()
+    page.locator("#examples .thumbnail-item").nth(3).click()
+    expect(completions).to_have_class(STALE, timeout=TIMEOUT_MS)
+    expect(completions).to_contain_text("completions of the previous image")
+    expect(page.locator("#completions .thumbnail-item img")).to_have_count(shown)  # kept, not emptied
+    expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(1)
+    assert page.locator("#examples .thumbnail-item").nth(3).get_attribute("class").split().count("selected") == 1
+    page.locator("#complete-button").click()
+    expect(completions).not_to_have_class(STALE, timeout=TIMEOUT_MS)
+    page.get_by_text("Draw a digit").click()
+    stroke(page, page.locator("#drawing canvas"), (0.5, 0.15), (0.55, 0.85))
+    page.get_by_role("button", name="Use drawing").click()
+    expect(completions).to_have_class(STALE, timeout=TIMEOUT_MS)
+    expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(0)
+    page.locator("#drawing button.clear").click()
+    page.get_by_text("Draw a digit").click()
+
+
+def test_the_model_tabs_come_before_the_input_panel_on_a_phone(browser, url):
+    """At 400 px the model's tabs sit above the painter (they were about 1,400 px down, below the whole input
+    panel); picking one still shows its controls."""
+    from playwright.sync_api import expect
+
+    page = open_page(browser, url, 400)
+    try:
+        painter = page.locator("#painter canvas")
+        painter.wait_for()
+        tab = page.get_by_role("tab", name="Complete", exact=True)
+        assert tab.bounding_box()["y"] + tab.bounding_box()["height"] <= painter.bounding_box()["y"]
+        assert tab.bounding_box()["y"] < 1000  # on the first screen
+        open_tab(page, "Generate")
+        expect(page.get_by_role("button", name="Generate", exact=True)).to_be_visible()
+    finally:
+        page.close()
+
+
+def test_the_target_painter_draws_every_grid_line_on_a_phone(browser, url, checkpoint):
+    """At 400 px the Generate tab's target painter shows gh x gw cells: gh + 1 horizontal and gw + 1 vertical
+    grid lines in the pixels on screen (it drew 6 of 7 before)."""
+    gh, gw = biglearn.load(checkpoint, "cpu").config.grid
+    page = open_page(browser, url, 400)
+    try:
+        page.locator("#painter canvas").wait_for()
+        open_tab(page, "Generate")
+        canvas = page.locator("#target-painter canvas")
+        canvas.wait_for()
         assert grid_lines(canvas.screenshot()) == (gh + 1, gw + 1)
     finally:
         page.close()

@@ -236,6 +236,18 @@ class TestPictures:
         labelled = PI.add_column_labels(pic, ["a", "b"], 100, 4)
         assert labelled.shape[1] == pic.shape[1] and labelled.shape[0] > pic.shape[0]
 
+    def test_column_labels_read_at_a_phones_width(self):
+        """The header's text is sized for the picture shown PHONE_FIGURE_PX wide: its digits' ink, scaled down to
+        that width, is at least 0.7 x MIN_TEXT_PX tall; a label wider than its column is refused."""
+        pic = np.zeros((116, 11 * 116 + 4, 3), dtype=np.uint8)  # a one-row sweep of 28x28 digits at 4x
+        labelled = PI.add_column_labels(pic, ["0.5"] * 11, 112, 4)
+        band = labelled[: labelled.shape[0] - pic.shape[0]].min(axis=2)
+        rows = np.flatnonzero((band < 128).any(axis=1))
+        shown = (rows[-1] - rows[0] + 1) * PI.PHONE_FIGURE_PX / pic.shape[1]
+        assert shown >= 0.7 * PI.MIN_TEXT_PX
+        with pytest.raises(ValueError, match="do not fit"):
+            PI.add_column_labels(pic, ["r=0.55555"] * 11, 112, 4)
+
 
 class TestTransplant:
     def setup_method(self):

@@ -344,7 +344,7 @@ class Handlers:
         grid, outlines = ratio_sweep(m, x, seeds=seeds, mode="first" if mode == "raster-first" else "random")
         f = PI.scale_for(c, 112)
         picture = grid_image(grid, factor=f, pad=4, outlines=outlines, patch_size=c.patch_size)
-        labels = [f"r={r:.1f}" for r in SWEEP_RATIOS] + ["real"]
+        labels = [f"{r:g}" for r in SWEEP_RATIOS] + ["real"]  # short: readable on a phone
         return PI.add_column_labels(picture, labels, c.width * f, 4)
 
     @user_errors

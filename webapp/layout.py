@@ -12,7 +12,7 @@ import gradio as gr
 
 import biglearn
 
-from . import cache_files, principle, queue_guard, restarts, session_memory
+from . import cache_files, principle, queue_guard, restarts, session_memory, staleness
 from . import inputs as IN
 from . import model_slot as MS
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, thumbnails, visible
@@ -26,6 +26,7 @@ from .settings import (
     MAX_SAMPLES,
     MODEL_CONCURRENCY,
     OOD_DIGIT_CLICKS,
+    PAGE_JS,
     UPKEEP,
 )
 from .widgets import DrawingPad, PatchPainter, WholeNumber, WholeSlider
@@ -55,8 +56,8 @@ def build_demo(
         ood = gr.State(h.initial_ood())
         with gr.Tabs():
             with gr.Tab("Images", elem_id="images-tab"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=5, min_width=360) as panel:
+                with gr.Row(equal_height=False, elem_id="image-row"):
+                    with gr.Column(scale=5, min_width=360, elem_id="input-panel") as panel:
                         gr.Markdown("**Choose an MNIST test digit**, upload an image or draw one:")
                         examples = gr.Gallery(
                             thumbnails(h.digits, h.digit_captions),
@@ -65,6 +66,7 @@ def build_demo(
                             columns=10,
                             height="auto",
                             allow_preview=False,
+                            selected_index=0,  # the image the page starts with
                             format="png",
                             elem_id="examples",
                             elem_classes="strip",
@@ -99,8 +101,8 @@ def build_demo(
                                 interactive=False,
                                 elem_id="mask-files",
                             )
-                    with gr.Column(scale=6, min_width=360):
-                        with gr.Tabs():
+                    with gr.Column(scale=6, min_width=360, elem_id="model-column"):
+                        with gr.Tabs(elem_id="model-tabs"):
                             with gr.Tab("Complete") as tab_complete:
                                 with gr.Row():
                                     n = WholeSlider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
@@ -111,7 +113,7 @@ def build_demo(
                                     run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                                     reseed = gr.Button("New seeds")
                                 gallery = gr.Gallery(
-                                    label="completions (kept patches outlined)",
+                                    label=staleness.COMPLETIONS,
                                     columns=4,
                                     height="auto",
                                     format="png",
@@ -121,8 +123,9 @@ def build_demo(
                                 )
                             with gr.Tab("Sweep") as tab_sweep:
                                 gr.Markdown(
-                                    "Paper Fig. 3: rows are seeds, columns give the model a growing share r of "
-                                    "the image; diversity shrinks as the source grows."
+                                    "Paper Fig. 3: rows are seeds; the columns give the model a growing share r "
+                                    "of the image (the number above each), the last is the real image; "
+                                    "diversity shrinks as the source grows."
                                 )
                                 with gr.Row():
                                     sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
@@ -132,8 +135,9 @@ def build_demo(
                                     )
                                 sweep_run = gr.Button("Sweep", variant="primary")
                                 sweep_out = gr.Image(
-                                    label="source-ratio sweep",
+                                    label=staleness.SWEEP,
                                     format="png",
+                                    elem_id="sweep-out",
                                     interactive=False,
                                     elem_classes="pixelated",
                                 )
@@ -309,9 +313,15 @@ def build_demo(
         mask_save.click(h.download_mask, painter, mask_files, api_name="download_mask")
         mask_load.upload(h.upload_mask, [mask_load, image], painter, api_name="upload_mask", show_progress="hidden")
         # (a failed input shows its message without covering the user's painter: show_progress="hidden")
-        examples.select(h.pick_example, None, [image, painter], api_name=False)
-        upload.upload(h.upload_image, upload, [image, painter], api_name="upload_image", show_progress="hidden")
-        use_sketch.click(h.use_drawing, sketch, [image, painter], api_name="use_drawing", show_progress="hidden")
+        # results made for the previous image stay, dimmed and relabelled, until they are made again
+        examples.select(h.pick_example, None, [image, painter], api_name=False).success(
+            staleness.image_changed, None, [gallery, sweep_out], api_name=False, queue=False)
+        upload.upload(h.upload_image, upload, [image, painter], api_name="upload_image", show_progress="hidden"
+                      ).success(staleness.image_replaced, None, [gallery, sweep_out, examples], api_name=False,
+                                queue=False)
+        use_sketch.click(h.use_drawing, sketch, [image, painter], api_name="use_drawing", show_progress="hidden"
+                         ).success(staleness.image_replaced, None, [gallery, sweep_out, examples], api_name=False,
+                                   queue=False)
         for name, button in quick.items():
             button.click(
                 functools.partial(h.quick_mask, name),
@@ -332,14 +342,14 @@ def build_demo(
 
         # wiring: model calls
         run.click(gpu(h.complete, "complete"), [image, painter, n, seed], gallery, api_name="complete",
-                  **model_event)
+                  **model_event).success(staleness.completions, None, gallery, api_name=False, queue=False)
         reseed.click(h.new_seed, None, seed, api_name=False, queue=False).then(
             gpu(h.complete, "complete"), [image, painter, n, seed], gallery, api_name=False, **model_event
-        )
+        ).success(staleness.completions, None, gallery, api_name=False, queue=False)
         sweep_run.click(
             gpu(h.sweep, "sweep"), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep",
             **model_event
-        )
+        ).success(staleness.sweep, None, sweep_out, api_name=False, queue=False)
         gen_run.click(
             gpu(h.generate, "generate"), [klass, target_painter, gen_n, gen_seed], gen_gallery,
             api_name="generate", **model_event
@@ -417,6 +427,7 @@ def launch(demo: gr.Blocks, **kwargs: Any) -> tuple:
                               font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
     return demo.launch(
         css=CSS,
+        js=PAGE_JS,
         max_file_size=MAX_FILE_SIZE,
         run_history=False,
         theme=theme,

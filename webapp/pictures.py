@@ -20,6 +20,8 @@ TARGET_OUTLINE = (64, 200, 120)  # generated region of a marginal
 PICK_COLOR = (255, 190, 40)  # out-of-domain: picked patches of the second image
 DEST_COLOR = (80, 160, 255)  # ... where they go in the digit
 KEEP_COLOR = (64, 200, 120)  # ... the digit's own kept patches
+PHONE_FIGURE_PX = 340  # a figure shown across a 400 px wide screen is about this wide
+MIN_TEXT_PX = 12  # the smallest text size a figure shows, at that width
 
 
 def scale_for(config: ModelConfig, pixels: int) -> int:
@@ -117,13 +119,20 @@ def mark_patches(picture: np.ndarray, indices: list[int], grid: tuple[int, int],
     return np.asarray(img)
 
 
-def add_column_labels(picture: np.ndarray, labels: list[str], cell_width: int, pad: int) -> np.ndarray:
-    """Put a white band with one centred label per column above a figure made by `render.grid_image`."""
-    band = max(14, cell_width // 5)
+def add_column_labels(picture: np.ndarray, labels: list[str], cell_width: int, pad: int,
+                      shown_width: int = PHONE_FIGURE_PX, text_px: int = MIN_TEXT_PX) -> np.ndarray:
+    """Put a white band with one centred label per column above a figure made by `render.grid_image`. The
+    labels' font is sized so that the picture scaled down to `shown_width` pixels (a phone) still shows them at
+    `text_px` or more; a label too wide for its column at that size is a ValueError (use shorter labels)."""
+    size = max(12, -(-text_px * picture.shape[1] // shown_width))
+    font = _font(size)
+    widest = max(font.getlength(text) for text in labels)
+    if widest > cell_width - 2:
+        raise ValueError(f"column labels of up to {widest:.0f} px do not fit columns of {cell_width} px")
+    band = size + size // 2
     img = Image.new("RGB", (picture.shape[1], picture.shape[0] + band), "white")
     img.paste(Image.fromarray(picture), (0, band))
     draw = ImageDraw.Draw(img)
-    font = _font(band - 4)
     for k, text in enumerate(labels):
         x = pad + k * (cell_width + pad) + cell_width // 2
         draw.text((x, band // 2), text, fill=(0, 0, 0), font=font, anchor="mm")
