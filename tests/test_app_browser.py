@@ -513,3 +513,43 @@ def test_the_target_painter_draws_every_grid_line_on_a_phone(browser, url, check
         assert grid_lines(canvas.screenshot()) == (gh + 1, gw + 1)
     finally:
         page.close()
+
+
+def test_a_sliders_box_shows_the_value_used(page):
+    """The samples box: 40 typed (the slider's maximum is 16) reads 16, as many tiles as come out; an emptied box
+    gets its value back instead of silently becoming 1."""
+    from playwright.sync_api import expect
+
+    open_tab(page, "Images")
+    open_tab(page, "Complete")
+    box = page.locator("#samples input[type=number]")
+    top = int(page.locator("#samples input[type=range]").get_attribute("max"))
+    box.fill(str(top + 24))
+    box.press("Enter")
+    expect(box).to_have_value(str(top))
+    page.locator("#complete-button").click()
+    expect(page.locator("#completions .thumbnail-item img")).to_have_count(top, timeout=TIMEOUT_MS)
+    for leave in ("Enter", "Tab"):
+        box.fill("")
+        box.press(leave)
+        expect(box).to_have_value(str(top))
+    box.fill("8")
+    box.press("Enter")
+
+
+def test_a_failed_load_leaves_no_error_badge_and_the_button_comes_back(page):
+    """An unreachable Hub id: the Load button says "Loading…" meanwhile, the message comes, no "Error" badge sits
+    on the model card (or any output) of the checkpoint still in use, and the button is usable again."""
+    from playwright.sync_api import expect
+
+    open_tab(page, "Images")
+    open_tab(page, "Model")
+    page.get_by_text("Load another checkpoint").click()
+    page.get_by_label("Hugging Face Hub id").fill("nobody/does-not-exist")
+    page.get_by_role("button", name="Load", exact=True).click()
+    expect(page.locator(".toast-message-item:visible")).to_contain_text("Could not load", timeout=TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Load", exact=True)).to_be_enabled(timeout=TIMEOUT_MS)
+    errors = page.locator("[data-testid=status-tracker]:visible", has_text="Error")
+    expect(errors).to_have_count(0)
+    page.get_by_text("Load another checkpoint").click()
+    open_tab(page, "Complete")

@@ -321,3 +321,13 @@ class TestModel:
     def test_model_card(self, ckpt):
         card = MS.model_card(biglearn.load(ckpt, "cpu"), "tiny.safetensors", "## Notes\nhello")
         assert "7x7 patch grid" in card and "| preset | tiny |" in card and card.endswith("hello")
+
+    def test_model_card_shows_no_absolute_path(self, ckpt):
+        """The served file and the training data's path stored in the checkpoint are shown as file names."""
+        model = biglearn.load(ckpt, "cpu")
+        model.info = {**model.info, "data": "/home/trainer/data/mnist_train.npz",
+                      "init": {"from": "C:\\runs\\first.safetensors"}}
+        card = MS.model_card(model, str(ckpt.resolve()))
+        assert f"Checkpoint `{ckpt.name}`" in card and "| data | mnist_train.npz |" in card
+        assert "| from | first.safetensors |" in card
+        assert str(ckpt.parent.resolve()) not in card and "/home/" not in card and "C:" not in card

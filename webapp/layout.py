@@ -382,10 +382,19 @@ def build_demo(
 
         # wiring: checkpoints
         swapped = outputs(Swapped)
-        ckpt_load.click(h.load_checkpoint, [ckpt_text, image, ood], swapped, api_name="load_checkpoint", **load_event)
-        ckpt_file.upload(
-            h.upload_checkpoint, [ckpt_file, image, ood], swapped, api_name="upload_checkpoint", **upload_event
-        )
+        # the Load button says a load is under way; the outputs show no progress, so that a refused load leaves
+        # no "Error" badge on the model that is still in use (the message says what happened)
+        busy = functools.partial(gr.Button, "Loading…", interactive=False)
+        idle = functools.partial(gr.Button, "Load", interactive=True)
+        for trigger, load, given, api_name, queue in (
+            (ckpt_load.click, h.load_checkpoint, ckpt_text, "load_checkpoint", load_event),
+            (ckpt_file.upload, h.upload_checkpoint, ckpt_file, "upload_checkpoint", upload_event),
+        ):
+            loading = trigger(busy, None, ckpt_load, api_name=False, queue=False).then(
+                load, [given, image, ood], swapped, api_name=api_name, show_progress="hidden", **queue)
+            # (Gradio 6.31's page runs no .then after a failed event: .success and .failure both)
+            loading.success(idle, None, ckpt_load, api_name=False, queue=False)
+            loading.failure(idle, None, ckpt_load, api_name=False, queue=False)
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
     demo.streams = streams

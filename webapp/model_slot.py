@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import torch
@@ -14,8 +14,15 @@ from biglearn.inference import BigLearnModel
 from biglearn.inference import load as load_model
 
 
+def _public(value: Any) -> Any:
+    """A fact as a visitor may see it: an absolute path (of the machine that trained or serves) as its file name."""
+    if isinstance(value, str) and (PurePosixPath(value).is_absolute() or PureWindowsPath(value).drive):
+        return PureWindowsPath(value).name if PureWindowsPath(value).drive else PurePosixPath(value).name
+    return value
+
+
 def _table(title: str, rows: list[tuple[str, Any]]) -> list[str]:
-    return [f"| {title} | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)]
+    return [f"| {title} | value |", "| --- | --- |", *(f"| {k} | {_public(v)} |" for k, v in rows)]
 
 
 def _details(title: str, lines: list[str]) -> list[str]:
@@ -27,7 +34,7 @@ def model_card(model: BigLearnModel, source: str, readme: str | None = None) -> 
     budget, metrics), its architecture and an optional README."""
     c = model.config
     n_params = sum(p.numel() for p in model.generator.parameters())
-    lines = [f"### Checkpoint `{source}`", "",
+    lines = [f"### Checkpoint `{_public(source)}`", "",
              f"{c.height}x{c.width}, {c.channels} channel(s), patch {c.patch_size} -> {c.grid[0]}x{c.grid[1]} "
              f"patch grid ({c.num_patches} patches), {c.num_classes or 'no'} classes; generator "
              f"{n_params / 1e6:.2f} M parameters, on `{model.device}`.", ""]

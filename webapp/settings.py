@@ -89,7 +89,9 @@ classifies what it is shown (Cong & Zhao, *Big Learning*). Each seed gives one s
 """
 
 CSS = (Path(__file__).resolve().parent / "app.css").read_text()
-PAGE_JS = (Path(__file__).resolve().parent / "toasts.js").read_text()  # run once when the page loads
+# run once when the page loads: each file is one arrow function with a comment saying what it mends
+PAGE_JS = "() => {\n" + "\n".join(f"({(Path(__file__).resolve().parent / name).read_text().strip()})();"
+                                   for name in ("toasts.js", "slider_boxes.js")) + "\n}"
 
 # what a click on the out-of-domain tab's digit does, in the order of the steps: first the digit's own patches
 # that stay, then where the picked patches of the second image go
