@@ -283,6 +283,16 @@ def test_a_curve_row_reads_every_measure_a_target_reads():
     assert "joint FD" in curve.render_curve([r], "cmd").splitlines()[2]
 
 
+def test_a_curve_row_of_an_arm_that_cannot_generate_has_only_its_classifier():
+    """The supervised arm's metrics hold only `classify`: every other column is None (it crashed the study)."""
+    from train import curve
+
+    r = curve.row({"checkpoint_info": {"steps": 3, "train_seconds": 60.0},
+                   "classify": {"acc@1.0": 0.94, "acc@0.5": 0.41}})
+    assert (r["own classifier acc"], r["own classifier acc from half"]) == (0.94, 0.41)
+    assert all(r[name] is None for name in curve.COLUMNS if not name.startswith("own classifier"))
+
+
 def test_a_curve_row_of_a_continued_run_counts_the_training_it_started_from():
     from train import curve
 

@@ -20,21 +20,40 @@ from . import evaluate, plots
 from .loop import lineage_totals
 from .report import table
 
+
+def _at(metrics: dict[str, Any], *keys: str) -> Any:
+    """metrics[k1][k2]...; None where an arm has no such measure (supervised generates nothing)."""
+    for key in keys:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics
+
+
+def _ratio(top: Any, bottom: Any) -> float | None:
+    return None if top is None or bottom is None else top / max(bottom, 1e-12)
+
+
+def _extreme(pick: Any, values: list[float] | None) -> float | None:
+    return pick(values) if values else None
+
+
 # (column, how to read it from metrics.json): every measure an issue-12 target reads (train/targets.py)
 COLUMNS: dict[str, Any] = {
-    "acc@0.5": lambda m: m["complete"]["random"]["acc@0.5"],
-    "acc@0.75": lambda m: m["complete"]["random"].get("acc@0.75"),
-    "acc@0.9": lambda m: m["complete"]["random"]["acc@0.9"],
-    "div@0.1": lambda m: m["complete"]["random"]["div@0.1"],
-    "div@0.1/div@0.9": lambda m: m["complete"]["random"]["div@0.1"] / max(m["complete"]["random"]["div@0.9"], 1e-12),
-    "joint FD": lambda m: m["joint"].get("fd"),
-    "joint classes": lambda m: m["joint"]["classes_present"],
-    "joint smallest class": lambda m: min(m["joint"]["class_fractions"]),
-    "joint top class": lambda m: max(m["joint"]["class_fractions"]),
-    "joint confidence": lambda m: m["joint"]["mean_confidence"],
-    "conditional acc": lambda m: m["conditional"].get("accuracy"),
-    "own classifier acc": lambda m: m["classify"].get("acc@1.0"),
-    "own classifier acc from half": lambda m: m["classify"].get("acc@0.5"),
+    "acc@0.5": lambda m: _at(m, "complete", "random", "acc@0.5"),
+    "acc@0.75": lambda m: _at(m, "complete", "random", "acc@0.75"),
+    "acc@0.9": lambda m: _at(m, "complete", "random", "acc@0.9"),
+    "div@0.1": lambda m: _at(m, "complete", "random", "div@0.1"),
+    "div@0.1/div@0.9": lambda m: _ratio(_at(m, "complete", "random", "div@0.1"),
+                                        _at(m, "complete", "random", "div@0.9")),
+    "joint FD": lambda m: _at(m, "joint", "fd"),
+    "joint classes": lambda m: _at(m, "joint", "classes_present"),
+    "joint smallest class": lambda m: _extreme(min, _at(m, "joint", "class_fractions")),
+    "joint top class": lambda m: _extreme(max, _at(m, "joint", "class_fractions")),
+    "joint confidence": lambda m: _at(m, "joint", "mean_confidence"),
+    "conditional acc": lambda m: _at(m, "conditional", "accuracy"),
+    "own classifier acc": lambda m: _at(m, "classify", "acc@1.0"),
+    "own classifier acc from half": lambda m: _at(m, "classify", "acc@0.5"),
 }
 PLOTTED = ("acc@0.5", "joint confidence", "conditional acc", "own classifier acc")
 
