@@ -175,9 +175,19 @@ def test_the_2d_principle_tab_runs_a_live_race(page):
     iters = page.locator("#race-iters input[type=number]")
     iters.fill("20")
     iters.press("Enter")
+    # every picture the race shows, and the status line beside each, as they arrive
+    page.evaluate("""() => { window.raceFrames = []; new MutationObserver(() => {
+        const img = document.querySelector('#race-picture img'), status = document.querySelector('#race-status');
+        const last = window.raceFrames[window.raceFrames.length - 1];
+        if (img && img.src && (!last || last[0] !== img.src)) window.raceFrames.push([img.src, status.innerText]);
+      }).observe(document.querySelector('#principle-tab'), {subtree: true, childList: true, attributes: true}); }""")
     page.locator("#race-button").click()
     expect(page.locator("#race-status")).to_contain_text("Done at iteration 20 of 20", timeout=TIMEOUT_MS)
     expect(page.locator("#race-picture img")).to_be_visible()
+    frames = page.evaluate("() => window.raceFrames")
+    before_end = [status for _, status in frames if "Done at" not in status]
+    assert len(before_end) >= 3, frames  # the picture changed at least 3 times while the race ran
+    assert any("%" in status for status in before_end)  # with its progress bar
     assert "modes" in page.locator("#race-status").inner_text()
     page.get_by_role("tab", name="Images").click()
     expect(page.locator("#painter")).to_be_visible()
