@@ -563,3 +563,34 @@ def test_a_failed_load_leaves_no_error_badge_and_the_button_comes_back(page):
     expect(errors).to_have_count(0)
     page.get_by_text("Load another checkpoint").click()
     open_tab(page, "Complete")
+
+
+# cells of the page's Markdown tables whose longest word is wider than the cell (broken inside: "mod/el"); a
+# break after a hyphen ("high-/quality") is ordinary typography, so words are also split there
+BROKEN_CELLS = """() => { const g = document.createElement('canvas').getContext('2d'); const bad = [];
+  for (const cell of document.querySelectorAll('.prose td, .prose th')) {
+    if (!cell.checkVisibility()) continue;
+    const style = getComputedStyle(cell); g.font = style.font;
+    const room = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const width = w => g.measureText(w).width;
+    const word = cell.innerText.split(/\\s+|(?<=-)/).reduce((a, b) => (width(b) > width(a) ? b : a), "");
+    if (g.measureText(word).width > room + 1) bad.push([word, Math.round(g.measureText(word).width), room]); }
+  return bad; }"""
+
+
+def test_tables_break_lines_only_between_words_on_a_phone(browser, url):
+    """At 400 px the 2-D tab's tables and the model card's wrap at spaces (or scroll sideways): every cell is at
+    least as wide as its longest word."""
+    from playwright.sync_api import expect
+
+    page = open_page(browser, url, 400)
+    try:
+        page.locator("#painter canvas").wait_for()
+        open_tab(page, "Model")
+        expect(page.get_by_text("training facts")).to_be_visible(timeout=TIMEOUT_MS)
+        assert page.evaluate(BROKEN_CELLS) == []
+        page.get_by_role("tab", name="2-D principle").click()
+        expect(page.locator("#principle-tab .prose td").first).to_be_visible()
+        assert page.evaluate(BROKEN_CELLS) == []
+    finally:
+        page.close()
