@@ -315,13 +315,13 @@ def build_demo(
         # (a failed input shows its message without covering the user's painter: show_progress="hidden")
         # results made for the previous image stay, dimmed and relabelled, until they are made again
         examples.select(h.pick_example, None, [image, painter], api_name=False).success(
-            staleness.image_changed, None, [gallery, sweep_out], api_name=False, queue=False)
+            staleness.image_changed, None, [gallery, sweep_out], api_name=False, queue=False, show_progress="hidden")
         upload.upload(h.upload_image, upload, [image, painter], api_name="upload_image", show_progress="hidden"
                       ).success(staleness.image_replaced, None, [gallery, sweep_out, examples], api_name=False,
-                                queue=False)
+                                queue=False, show_progress="hidden")
         use_sketch.click(h.use_drawing, sketch, [image, painter], api_name="use_drawing", show_progress="hidden"
                          ).success(staleness.image_replaced, None, [gallery, sweep_out, examples], api_name=False,
-                                   queue=False)
+                                   queue=False, show_progress="hidden")
         for name, button in quick.items():
             button.click(
                 functools.partial(h.quick_mask, name),
@@ -341,15 +341,17 @@ def build_demo(
         )
 
         # wiring: model calls
+        # (UI-only updates chained after a call show no progress: their overlay would cover the fresh results)
+        fresh = {"api_name": False, "queue": False, "show_progress": "hidden"}
         run.click(gpu(h.complete, "complete"), [image, painter, n, seed], gallery, api_name="complete",
-                  **model_event).success(staleness.completions, None, gallery, api_name=False, queue=False)
+                  **model_event).success(staleness.completions, None, gallery, **fresh)
         reseed.click(h.new_seed, None, seed, api_name=False, queue=False).then(
             gpu(h.complete, "complete"), [image, painter, n, seed], gallery, api_name=False, **model_event
-        ).success(staleness.completions, None, gallery, api_name=False, queue=False)
+        ).success(staleness.completions, None, gallery, **fresh)
         sweep_run.click(
             gpu(h.sweep, "sweep"), [image, sweep_mode, sweep_rows, sweep_seed], sweep_out, api_name="sweep",
             **model_event
-        ).success(staleness.sweep, None, sweep_out, api_name=False, queue=False)
+        ).success(staleness.sweep, None, sweep_out, **fresh)
         gen_run.click(
             gpu(h.generate, "generate"), [klass, target_painter, gen_n, gen_seed], gen_gallery,
             api_name="generate", **model_event
@@ -390,11 +392,11 @@ def build_demo(
             (ckpt_load.click, h.load_checkpoint, ckpt_text, "load_checkpoint", load_event),
             (ckpt_file.upload, h.upload_checkpoint, ckpt_file, "upload_checkpoint", upload_event),
         ):
-            loading = trigger(busy, None, ckpt_load, api_name=False, queue=False).then(
+            loading = trigger(busy, None, ckpt_load, api_name=False, queue=False, show_progress="hidden").then(
                 load, [given, image, ood], swapped, api_name=api_name, show_progress="hidden", **queue)
             # (Gradio 6.31's page runs no .then after a failed event: .success and .failure both)
-            loading.success(idle, None, ckpt_load, api_name=False, queue=False)
-            loading.failure(idle, None, ckpt_load, api_name=False, queue=False)
+            loading.success(idle, None, ckpt_load, api_name=False, queue=False, show_progress="hidden")
+            loading.failure(idle, None, ckpt_load, api_name=False, queue=False, show_progress="hidden")
         demo.unload(h.forget_session)
     demo.queue(default_concurrency_limit=8, max_size=64)
     demo.streams = streams
