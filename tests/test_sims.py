@@ -1,5 +1,6 @@
 """The 2-D simulations: the Gaussian-mixture closed forms, the KL estimators, the landscapes and the race."""
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -215,7 +216,9 @@ def test_gan2d_setups_and_the_command_line_options(tmp_path):
                                            "--beta1", "0.7", "--r1", "0", "--batch", "64"])
     cfg = sims.gan_setup(args, 500)
     assert (cfg.lr, cfg.betas, cfg.r1_gamma, cfg.batch, cfg.steps) == (2e-4, (0.7, 0.9), 0.0, 64, 500)
-    for bad in (["--lr", "0"], ["--beta1", "1.0"], ["--batch", "0"]):
+    args = sims.build_parser().parse_args(["gan2d", "--out", str(tmp_path), "--joint-share", "0.5"])
+    assert sims.gan_setup(args, 500).joint_share == 0.5
+    for bad in (["--lr", "0"], ["--beta1", "1.0"], ["--batch", "0"], ["--joint-share", "1.5"]):
         args = sims.build_parser().parse_args(["gan2d", "--out", str(tmp_path), *bad])
         with pytest.raises(sims.SimError):
             sims.gan_setup(args, 500)
@@ -330,6 +333,45 @@ def test_2d_mode_metrics_follow_the_literatures_rule():
     assert m["kl"].max().item() < 0.01
     far = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]])  # a point between four modes is no mode's
     assert gan2d.mode_metrics(far)["modes"].item() == 1 and gan2d.mode_metrics(far)["quality"].item() == 0.5
+
+
+def test_2d_tasks_with_a_given_joint_share():
+    """joint_share 0.5: about half of a biglearn row's tasks are the joint, the rest the four other kinds; 0: none;
+    a baseline row is all joint whatever the share."""
+    from biglearn.sims import gan2d
+
+    g = torch.Generator().manual_seed(0)
+    for share in (0.5, 0.0):
+        source, target, theta = gan2d.sample_tasks(torch.tensor([False, True]), 4000, g, joint_share=share)
+        joint = (source == 0).all(-1) & (target == 1).all(-1)
+        assert bool(joint[0].all()) and abs(float(joint[1].float().mean()) - share) < 0.03
+        kinds = {tuple(row) for row in torch.cat([source[1], target[1]], -1).int().tolist()}
+        assert len(kinds) == (5 if share else 4)
+
+
+def test_a_gan2d_state_from_before_joint_share_still_resumes(tmp_path):
+    """A state file whose setup lacks an option added later (joint_share) ran with its default: it continues."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from biglearn.sims import gan2d
+
+    cfg = gan2d.GanConfig(steps=10, hidden=8, depth=1, batch=16, eval_every=0, eval_samples=50)
+    run = gan2d.Gan2dRun(["plain", "biglearn"], 1, cfg, seed=1)
+    run.step = 4
+    path = tmp_path / "state.safetensors"
+    run.save(path)
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["gan2d"])
+    del meta["identity"]["config"]["joint_share"]
+    save_file(load_file(str(path)), str(path), metadata={"gan2d": json.dumps(meta)})
+    again = gan2d.Gan2dRun(["plain", "biglearn"], 1, cfg, seed=1)
+    again.load(path)
+    assert again.step == 4
+    with pytest.raises(ValueError, match="another setup"):
+        gan2d.Gan2dRun(["plain", "biglearn"], 1, dataclasses.replace(cfg, joint_share=0.5), seed=1).load(path)
 
 
 def test_2d_tasks_baseline_rows_are_the_untransformed_joint():

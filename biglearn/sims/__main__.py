@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                              ("beta1", float, "Adam β1"), ("beta2", float, "Adam β2"),
                              ("hidden", int, "mlp: hidden width"), ("depth", int, "mlp: hidden layers"),
                              ("noise-dim", int, "dimensions of z"), ("r1", float, "R1 weight γ (0 = off)"),
-                             ("eval-every", int, "steps between points of the curves (0 = none)")):
+                             ("eval-every", int, "steps between points of the curves (0 = none)"),
+                             ("joint-share", float, "biglearn arm: the joint's share of the tasks, 0 to 1 (default: "
+                                                    "one of the five task kinds uniformly, 0.2)")):
         setup.add_argument(f"--{flag}", type=kind, help=text)
     p.add_argument("--resume", action="store_true",
                    help="gan2d: continue the run whose state is in --out (written every minute)")
@@ -90,8 +92,8 @@ def chosen_arms(text: str | None, known: tuple[str, ...]) -> list[str]:
 
 def gan_setup(args: argparse.Namespace, steps: int) -> gan2d.GanConfig:
     """The --setup's GanConfig with the setup flags given on the command line; SimError on a bad value."""
-    changes = {name: getattr(args, name) for name in ("batch", "lr", "hidden", "depth", "noise_dim", "eval_every")
-               if getattr(args, name) is not None}
+    changes = {name: getattr(args, name) for name in ("batch", "lr", "hidden", "depth", "noise_dim", "eval_every",
+                                                      "joint_share") if getattr(args, name) is not None}
     if args.r1 is not None:
         changes["r1_gamma"] = args.r1
     if args.quick and args.eval_every is None:

@@ -69,6 +69,8 @@ class GanConfig:
     eval_samples: int = 2500
     arch: str = "mlp"  # one of ARCHS
     eval_every: int = 1000  # steps between points of the curves (modes, quality on eval_samples); 0 = no curves
+    # the biglearn arm's share of joint tasks; None: one of the five task kinds uniformly (the joint 1/5 of the time)
+    joint_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -78,6 +80,8 @@ class GanConfig:
                 raise ValueError(f"GanConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and all(0 <= b < 1 for b in self.betas) and self.r1_gamma >= 0 and self.eval_every >= 0):
             raise ValueError("GanConfig: lr > 0, betas in [0, 1), r1_gamma >= 0 and eval_every >= 0 are needed")
+        if self.joint_share is not None and not 0 <= self.joint_share <= 1:
+            raise ValueError(f"GanConfig.joint_share must be in [0, 1], got {self.joint_share}")
 
 
 def small_config(**changes: object) -> GanConfig:
@@ -191,12 +195,18 @@ def sample_data(rows: int, n: int, g: torch.Generator) -> torch.Tensor:
     return centres[torch.randint(len(centres), (rows, n), generator=g)] + STD * torch.randn(rows, n, 2, generator=g)
 
 
-def sample_tasks(big: torch.Tensor, n: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+def sample_tasks(big: torch.Tensor, n: int, g: torch.Generator,
+                 joint_share: float | None = None) -> tuple[torch.Tensor, ...]:
     """Per point: S, T (R, n, 2) and θ (R, n). Rows with `big` (R,) False get the joint with θ = 0; the others
     one of the five tasks, the joint untransformed (θ = 0, the distribution the model is judged on) and the
-    marginals and conditionals of y = A_θ x for a uniform random rotation."""
+    marginals and conditionals of y = A_θ x for a uniform random rotation. The joint is drawn with probability
+    `joint_share` (the other four kinds share the rest equally), or uniformly among the five when it is None."""
     rows = len(big)
-    kind = torch.randint(len(TASKS), (rows, n), generator=g)
+    if joint_share is None:
+        kind = torch.randint(len(TASKS), (rows, n), generator=g)
+    else:
+        other = torch.randint(1, len(TASKS), (rows, n), generator=g)
+        kind = torch.where(torch.rand(rows, n, generator=g) < joint_share, torch.zeros_like(other), other)
     kind = torch.where(big[:, None], kind, torch.zeros_like(kind))
     theta = torch.rand(rows, n, generator=g) * 2 * math.pi * (kind > 0)
     return TASKS[kind, 0], TASKS[kind, 1], theta
@@ -230,7 +240,7 @@ class Gan2dRun:
         """One D step (eq. 4 on a batch of tasks, R1 on real points when on) and one non-saturating G step."""
         cfg, g, rows = self.cfg, self.g, len(self.big)
         x = sample_data(rows, cfg.batch, g)
-        source, target, theta = sample_tasks(self.big, cfg.batch, g)
+        source, target, theta = sample_tasks(self.big, cfg.batch, g, cfg.joint_share)
         real = rotate(x, theta)
         z = torch.randn(rows, cfg.batch, cfg.noise_dim, generator=g)
         fake = self.gen(real, source, target, theta, z)
@@ -304,7 +314,10 @@ class Gan2dRun:
                 tensors.update(load_file(str(shard_path(path, i))))
         except (OSError, KeyError, ValueError, SafetensorError) as exc:
             raise ValueError(f"{path} is not a whole gan2d state this code can read ({exc})") from None
-        if meta["identity"] != self.identity():
+        saved = meta["identity"]
+        # a state written before an option existed ran with its default
+        saved["config"] = {**json.loads(json.dumps(dataclasses.asdict(GanConfig()))), **saved.get("config", {})}
+        if saved != self.identity():
             raise ValueError(f"{path} holds a gan2d run of another setup (arms, seeds, seed or options differ); "
                              "give the same options or another --out")
         with torch.no_grad():
