@@ -554,8 +554,9 @@ def test_the_target_painter_draws_every_grid_line_on_a_phone(browser, url, check
             for (let i = 0; i < row.length; i += 4) if (row[i + 2] > 150 && row[i + 2] > row[i] + 40) return true;
             return false; }""")  # its grid is drawn
         canvas.scroll_into_view_if_needed()
-        on_top = canvas.evaluate("""c => { const r = c.getBoundingClientRect(); const e = document.elementFromPoint(
-            r.left + r.width / 2, r.top + r.height / 2); return e === c ? 'canvas' : e && e.outerHTML.slice(0, 200); }""")
+        on_top = canvas.evaluate("""c => { const r = c.getBoundingClientRect();
+            const e = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return e === c ? 'canvas' : e && e.outerHTML.slice(0, 200); }""")
         assert on_top == "canvas"  # nothing (a menu, a toast) lies over it
         assert grid_lines(canvas.screenshot()) == (gh + 1, gw + 1)
     finally:
