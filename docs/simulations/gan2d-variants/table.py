@@ -7,9 +7,9 @@ from pathlib import Path
 
 
 def spread(values: list[float], digits: int) -> str:
-    """mean ± sample std (per seed in brackets)."""
+    """mean ± std over seeds (population, as the sims' own tables) (per seed in brackets)."""
     per_seed = ", ".join(f"{v:.{digits}f}" for v in values)
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({per_seed})"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.pstdev(values):.{digits}f} ({per_seed})"
 
 
 def main(runs: Path) -> None:
