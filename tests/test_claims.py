@@ -294,3 +294,27 @@ def test_the_scaling_page_says_where_each_claim_begins_to_hold(tmp_path):
     assert "begins to hold at 1e+13 FLOPs" in text and "### mnist-small at 1e+13 FLOPs (2 seed(s)" in text
     assert (tmp_path / "claims" / "scaling_vote_acc_0.5.png").stat().st_size > 5000
     assert scaling.main(["--rows", str(tmp_path / "none.json"), "--doc", str(doc)]) == 2  # no rows yet
+
+
+def test_the_scaling_page_shows_each_arms_plateau_curve(tmp_path):
+    """Curves as continue.sh leaves them (STAGE/ARM/curve.png, a metrics.json per scored snapshot, the final model
+    a step after the last snapshot): one line per arm with its last three points, whether it is flat, the link."""
+    from train import scaling
+
+    def snapshot(arm_dir, name, steps, acc):
+        (arm_dir / name).mkdir(parents=True)
+        metrics = {"checkpoint_info": {"steps": steps, "train_seconds": steps},
+                   "complete": {"random": {"acc@0.5": acc}}}
+        (arm_dir / name / "metrics.json").write_text(json.dumps(metrics))
+
+    curves = tmp_path / "claims" / "curves" / "mnist-small-1e13-s0"
+    for arm, accs in (("biglearn", [0.3, 0.5, 0.51, 0.52]), ("joint", [0.3, 0.4, 0.5, 0.6])):
+        for k, acc in enumerate(accs):
+            snapshot(curves / arm, f"model_{k:07d}", 1000 * (k + 1), acc)
+        snapshot(curves / arm, "model", 4002, accs[-1])  # the final model: the last snapshot again
+        (curves / arm / "curve.png").write_bytes(b"png")
+    lines = scaling.plateau_rows(tmp_path / "claims" / "curves", tmp_path / "claims")
+    big = next(line for line in lines if "| biglearn |" in line)
+    joint = next(line for line in lines if "| joint |" in line)
+    assert "0.500, 0.510, 0.520 | flat | [curve](curves/mnist-small-1e13-s0/biglearn/curve.png)" in big
+    assert "0.400, 0.500, 0.600 | still rising" in joint

@@ -2,8 +2,8 @@
 # The claims across compute (issue 32), stage by stage: one preset, budget (counted training FLOPs) and seed per
 # stage; every arm trained on one thread (`--parallel 1 --threads 1`), scored once on the test set, its rows
 # merged into docs/claims/scaling.json, and its plateau curve (8 snapshots over the run, scored on the validation
-# split) written to docs/claims/curves/STAGE/ARM. Re-running skips finished stages and resumes an unfinished one;
-# an unfinished stage's carry (each arm's inference and resume files, a few MB) is kept in docs/claims/carry/STAGE
+# split) written to docs/claims/curves/STAGE/ARM (tidied by tidy_curves.py). Re-running skips finished stages and
+# resumes an unfinished one; an unfinished stage's carry (each arm's inference and resume files, a few MB) is kept in docs/claims/carry/STAGE
 # by `keep` below, because run folders outside the tree have not always survived between sessions.
 # From the repository root:
 #   nohup bash docs/claims/continue.sh ~/runs/scaling > ~/runs/scaling.log 2>&1 &
@@ -58,6 +58,7 @@ PY
       python -m train.curve "$out/$arm"/snapshots/*.safetensors "$out/$arm/model.safetensors" \
         --out "docs/claims/curves/$name/$arm" --split val --train-data ../shared/data/mnist_train.npz \
         --holdout 5000 --classifier assets/eval_classifier.safetensors
+      python docs/claims/tidy_curves.py "$runs" "docs/claims/curves/$name/$arm"  # ~20 KB, no machine paths
     fi
   done
   rm -rf "$carry"
