@@ -555,3 +555,18 @@ def test_live_titles_count_modes_in_words_on_a_readable_panel():
     frame = next(live.live_race(["joint"], "reverse", 10, seed=0, compile=False))
     assert frame.picture.size[0] >= 300  # a readable panel (it was 192 px)
     assert DrawingPad(caption="x").preprocess("") is None  # a blank pad: "draw something first", not a URL error
+
+
+def test_the_full_gan2d_runs_metrics_hold_one_value_per_seed():
+    """docs/simulations/full/gan2d/metrics.json (the page's and the app's table) is the full run of the chosen
+    setup: 10 seeds of each arm, modes by the literature's rule (whole numbers of 25) and high-quality shares."""
+    import json
+    from pathlib import Path
+
+    m = json.loads((Path(__file__).resolve().parent.parent / "docs/simulations/full/gan2d/metrics.json").read_text())
+    assert m["setup"] == "sharp" and m["config"]["steps"] == 60_000 and m["seeds"] == 10
+    assert set(m["per_arm"]) == {"plain", "biglearn", "pacgan2"}
+    for arm in m["per_arm"].values():
+        assert len(arm["modes"]) == len(arm["quality"]) == 10
+        assert all(float(v).is_integer() and 0 <= v <= 25 for v in arm["modes"])
+        assert all(0 <= v <= 1 for v in arm["quality"])
