@@ -36,7 +36,9 @@ def main(full: Path, variants: list[Path]) -> None:
         print(f"| {arm}{share}, full run | {m['seeds']} | " + " | ".join(at_levels(m["curves"], arm)) + " |")
     for path in variants:
         v = json.loads(path.read_text())
-        print(f"| biglearn, joint share {v['config']['joint_share']:g} | {v['seeds']} | "
+        share = v["config"]["joint_share"]
+        mix = "the default mix (0.2)" if share is None else f"{share:g}"
+        print(f"| biglearn, joint share {mix} | {v['seeds']} | "
               + " | ".join(at_levels(v["curves"], "biglearn")) + " |")
 
 

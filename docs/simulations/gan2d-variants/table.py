@@ -41,8 +41,10 @@ def main(runs: Path, full: Path | None = None) -> None:
         m = json.loads(metrics.read_text())
         curves, steps = m["curves"], m["config"]["steps"]
         big, at, half = curves["biglearn"], curves["iterations"].index(steps), curves["iterations"].index(steps // 2)
-        print(row(f"{m['config']['joint_share']:g}", m["seeds"], steps, f"{m['seconds']:.0f}", big["modes"][at],
-                  big["quality"][at], big["kl"][at], big["modes"][half]))
+        share = m["config"]["joint_share"]
+        label = "0.2 (the default mix)" if share is None else f"{share:g}"
+        print(row(label, m["seeds"], steps, f"{m['seconds']:.0f}", big["modes"][at], big["quality"][at], big["kl"][at],
+                  big["modes"][half]))
     if full is not None and steps is not None:
         print(control(full, steps))
 
