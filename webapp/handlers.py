@@ -122,12 +122,6 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def shown_name(name: str) -> str:
-    """A checkpoint's name as a visitor may see it: a local path as its file name (never a path on the server),
-    anything else (a Hub id, "uploaded x.safetensors") as it is."""
-    return Path(name).name if Path(name).is_absolute() or Path(name).exists() else name
-
-
 def thumbnails(images: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
     """Example images (N, H, W[, C]) as crisp gallery thumbnails with captions."""
     return [(upscale(PI.to_rgb(img), THUMB_SCALE), cap) for img, cap in zip(images, captions, strict=True)]
@@ -510,7 +504,7 @@ class Handlers:
         except Exception as exc:  # any failure to load leaves this session on its model, and is an error (API too)
             # the visitor reads the names it knows: what it typed or uploaded, never a path on this server
             reason = str(exc).replace(where, name) if where else str(exc)
-            kept = html.escape(shown_name(current), quote=False)
+            kept = html.escape(MS.public_name(current), quote=False)
             raise refused(reason, "load_checkpoint", f"Could not load that checkpoint, keeping {kept}: ") from None
         gr.Info(f"Loaded {html.escape(name, quote=False)} for this browser session (other visitors keep their model).")
         c = model.config

@@ -14,15 +14,18 @@ from biglearn.inference import BigLearnModel
 from biglearn.inference import load as load_model
 
 
-def _public(value: Any) -> Any:
-    """A fact as a visitor may see it: an absolute path (of the machine that trained or serves) as its file name."""
-    if isinstance(value, str) and (PurePosixPath(value).is_absolute() or PureWindowsPath(value).drive):
-        return PureWindowsPath(value).name if PureWindowsPath(value).drive else PurePosixPath(value).name
-    return value
+def public_name(value: Any) -> Any:
+    """A name or fact as a visitor may see it: a path (absolute, of the machine that trained or serves, or a local
+    file) as its file name; anything else (a Hub id, "uploaded x.safetensors", a number) as it is."""
+    if not isinstance(value, str):
+        return value
+    if PureWindowsPath(value).drive:
+        return PureWindowsPath(value).name
+    return PurePosixPath(value).name if PurePosixPath(value).is_absolute() or Path(value).exists() else value
 
 
 def _table(title: str, rows: list[tuple[str, Any]]) -> list[str]:
-    return [f"| {title} | value |", "| --- | --- |", *(f"| {k} | {_public(v)} |" for k, v in rows)]
+    return [f"| {title} | value |", "| --- | --- |", *(f"| {k} | {public_name(v)} |" for k, v in rows)]
 
 
 def _details(title: str, lines: list[str]) -> list[str]:
@@ -34,7 +37,7 @@ def model_card(model: BigLearnModel, source: str, readme: str | None = None) -> 
     budget, metrics), its architecture and an optional README."""
     c = model.config
     n_params = sum(p.numel() for p in model.generator.parameters())
-    lines = [f"### Checkpoint `{_public(source)}`", "",
+    lines = [f"### Checkpoint `{public_name(source)}`", "",
              f"{c.height}x{c.width}, {c.channels} channel(s), patch {c.patch_size} -> {c.grid[0]}x{c.grid[1]} "
              f"patch grid ({c.num_patches} patches), {c.num_classes or 'no'} classes; generator "
              f"{n_params / 1e6:.2f} M parameters, on `{model.device}`.", ""]
