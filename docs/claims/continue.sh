@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The claims across compute (issue 32), stage by stage: one preset, budget (counted training FLOPs) and seed per
-# stage; every arm trained on one thread (`--parallel 1 --threads 1`), scored once on the test set, its rows
+# The claims across compute (issue 32), stage by stage: one preset, budget (counted training FLOPs), seed and set of
+# arms per stage; every arm trained on one thread (`--parallel 1 --threads 1`), scored once on the test set, its rows
 # merged into docs/claims/scaling.json, and its plateau curve (8 snapshots over the run, scored on the validation
 # split) written to docs/claims/curves/STAGE/ARM (tidied by tidy_curves.py). Re-running skips finished stages and
-# resumes an unfinished one; an unfinished stage's carry (each arm's inference and resume files, a few MB) is kept in docs/claims/carry/STAGE
-# by `keep` below, because run folders outside the tree have not always survived between sessions.
-# From the repository root:
+# resumes an unfinished one. Two copies may run at once (two lanes, one thread each): a stage is claimed with a lock
+# that dies with its process, so each copy takes the next stage nobody is running. An unfinished stage's carry (each
+# arm's inference and resume files, a few MB) is kept in docs/claims/carry/STAGE by `keep` below, because run
+# folders outside the tree have not always survived between sessions.
+# From the repository root (a second lane: the same command again, appending to another log):
 #   nohup bash docs/claims/continue.sh ~/runs/scaling > ~/runs/scaling.log 2>&1 &
 #   bash docs/claims/continue.sh ~/runs/scaling keep     # before a session ends: copy the carry into the tree
 # then `python -m train.scaling` makes docs/claims/scaling.md from the rows.
@@ -17,9 +19,11 @@ data=(--data ../shared/data/mnist_train.npz --test-data ../shared/data/mnist_tes
       --ood-data ../shared/data/fashion_mnist_test.npz --classifier assets/eval_classifier.safetensors)
 all=biglearn,biglearn-no-comm,joint,mae,supervised,biglearn-missing-0.5
 core=biglearn,joint,mae,supervised
+side=biglearn-no-comm,biglearn-missing-0.5
 
-stage() {  # PRESET BUDGET SEED ARMS
-  local name="$1-$2-s$3" out="$runs/$1-$2-s$3" carry="docs/claims/carry/$1-$2-s$3"
+stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other arms at the same budget and seed
+  local name="$1-$2-s$3${5:+-$5}"
+  local out="$runs/$name" carry="docs/claims/carry/$name"
   if [[ $mode == keep ]]; then
     [[ -d $out && ! -f $out/done ]] || return 0
     for arm in "$out"/*/; do
@@ -35,6 +39,9 @@ stage() {  # PRESET BUDGET SEED ARMS
     return 0
   fi
   [[ -f $out/done ]] && return 0
+  local lock; mkdir -p "$runs"
+  exec {lock}>"$runs/$name.lock"
+  flock -n "$lock" || { exec {lock}>&-; return 0; }  # another lane is running it
   if [[ -d $carry ]]; then  # the tree's carry where the run folder was lost
     for arm in "$carry"/*/; do
       arm=$(basename "$arm")
@@ -44,7 +51,7 @@ stage() {  # PRESET BUDGET SEED ARMS
   echo "[study] $(date -u +%H:%M) $name: $4"
   python -m train.compare --preset "$1" --budget-flops "$2" --seed "$3" --arms "$4" --parallel 1 --threads 1 \
     --snapshots 8 --runs "$out" --doc "$out/claims.md" "${data[@]}"
-  python - "$out/claims/scaling.json" "$runs" <<'PY'
+  flock "$runs/scaling-json.lock" python - "$out/claims/scaling.json" "$runs" <<'PY'
 import json
 import sys
 from pathlib import Path
@@ -63,12 +70,15 @@ PY
   done
   rm -rf "$carry"
   touch "$out/done"
+  exec {lock}>&-
 }
 
+# the smallest budgets first (seeded), so that each session lands whole stages; 5.4e12 to 8.6e13 spans 16x
 for seed in 0 1 2; do stage mnist-small 2.15e13 $seed $all; done
-for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $all; done
-stage mnist-cpu 8.6e13 0 $all
-for seed in 0 1 2; do stage mnist-small 3.4e14 $seed $core; done
-stage mnist-cpu 3.4e14 0 $all
-stage mnist-cpu 1.4e15 0 $core
-[[ $mode == keep ]] || echo "[study] $(date -u +%H:%M) all stages done"
+for seed in 0 1 2; do stage mnist-small 5.4e12 $seed $all; done
+for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $core; done
+for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $side side; done
+stage mnist-cpu 2.15e13 0 $all
+stage mnist-cpu 8.6e13 0 $core
+stage mnist-cpu 3.4e14 0 $core
+[[ $mode == keep ]] || echo "[study] $(date -u +%H:%M) no stage left for this lane"
