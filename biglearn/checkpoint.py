@@ -4,6 +4,10 @@ Two kinds of file share one format:
 - an *inference* file: the EMA generator's weights (`generator.*`) and the config; all the app needs;
 - a *resume* file: any flat dict of tensors (generator, EMA, discriminator, optimiser states, RNG
   states) plus JSON-able training state, everything needed to continue a run bit-for-bit.
+
+A file meant to be kept in a repository (10 MB a file at most) may be written as a *set of shards*: `NAME.safetensors`
+with the metadata, then `NAME.1.safetensors`, ...; each names the set, so a set mixed from two writes is refused.
+Readers take the first file's path and read the whole set.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import math
 import os
 import re
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from .config import FORMAT_VERSION, BigLearnConfig
 SUPPORTED_VERSIONS = tuple(range(1, FORMAT_VERSION + 1))  # older files load through `config.migrate`
 DEFAULT_MAX_PARAMETERS = 200_000_000  # ~0.8 GB of float32 weights: 25x the paper's largest preset
 
+SHARD_BYTES = 8 * 2**20  # a shard's tensor bytes at most: well under the 10 MB a file a repository or Space takes
 INFERENCE_KIND = "biglearn-inference"
 RESUME_KIND = "biglearn-resume"
 
@@ -52,6 +58,70 @@ def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metada
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def shard_path(path: str | Path, index: int) -> Path:
+    """The `index`-th file of a set written to `path` (0: `path` itself; then NAME.1.safetensors, ...)."""
+    path = Path(path)
+    return path if index == 0 else path.with_name(f"{path.stem}.{index}{path.suffix}")
+
+
+def write_shards(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
+                 max_bytes: int | None = SHARD_BYTES) -> int:
+    """Write `tensors` as a set of files of at most `max_bytes` of tensor data each (a larger tensor gets a file of
+    its own; None: one file), `metadata` in the first; each file atomically, the first last, so that a set cut
+    short by a crash still names the old set's token in its first file and is refused on load. A set of one file
+    is a plain file. Returns the number of files."""
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, value in tensors.items():
+        nbytes = value.numel() * value.element_size()
+        if shards[-1] and max_bytes is not None and size + nbytes > max_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][key] = value
+        size += nbytes
+    token = secrets.token_hex(8)
+    for i in reversed(range(len(shards))):
+        stamp = {"count": len(shards), "set": token} if i == 0 else {"index": i, "set": token}
+        extra = {"shards": json.dumps(stamp)} if len(shards) > 1 else {}
+        write_safetensors(shard_path(path, i), shards[i], {**(metadata if i == 0 else {}), **extra})
+    stale = len(shards)
+    while shard_path(path, stale).exists():  # the tail of a larger set written here before
+        shard_path(path, stale).unlink()
+        stale += 1
+    return len(shards)
+
+
+def shard_files(path: str | Path) -> list[Path]:
+    """Every file of the set whose first file is `path` (`[path]` for a file of its own)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        stamp = json.loads((f.metadata() or {}).get("shards", "{}"))
+    return [shard_path(path, i) for i in range(stamp.get("count", 1))]
+
+
+def read_shards(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors of a file or of a set `write_shards` wrote (`path`: its first file) and the first file's raw
+    metadata. CheckpointError when a shard is missing or of another set; OSError/SafetensorError when unreadable."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    tensors = load_file(str(path))
+    if "shards" not in metadata:
+        return tensors, metadata
+    stamp = json.loads(metadata["shards"])
+    for i in range(1, stamp["count"]):
+        part = shard_path(path, i)
+        if not part.is_file():
+            raise CheckpointError(f"{path} is the first of {stamp['count']} files and {part.name} is missing")
+        with safe_open(str(part), framework="pt") as f:
+            if json.loads((f.metadata() or {}).get("shards", "{}")).get("set") != stamp["set"]:
+                raise CheckpointError(f"{part.name} belongs to another write than {Path(path).name}")
+        tensors.update(load_file(str(part)))
+    return tensors, metadata
 
 
 def io_error(exc: SafetensorError, path: Path) -> OSError | SafetensorError:
@@ -87,10 +157,17 @@ def read_header(path: str | Path, kind: str | None = None,
 
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
-            header = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+        header: dict[str, tuple[tuple[int, ...], str]] = {}
+        for i in range(json.loads(raw.get("shards", "{}")).get("count", 1)):  # every file of a set
+            with safe_open(str(shard_path(path, i)), framework="pt") as f:
+                header.update({k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()})
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
+    part = json.loads(raw.get("shards", "{}")).get("index")
+    if part is not None:
+        raise CheckpointError(f"{path} is part {part} of a checkpoint split into files: give its first file "
+                              f"({re.sub(r'[.][0-9]+[.]safetensors$', '.safetensors', path.name)})")
     if raw.get("format") not in (INFERENCE_KIND, RESUME_KIND):
         raise CheckpointError(f"{path} is a safetensors file but not a biglearn checkpoint (no 'format' metadata)")
     if kind is not None and raw["format"] != kind:
@@ -114,7 +191,9 @@ def read_safetensors(path: str | Path, kind: str) -> tuple[dict[str, torch.Tenso
     """Read a biglearn safetensors file of the given kind; returns (tensors, parsed metadata)."""
     _, meta = read_header(path, kind)
     try:
-        tensors = load_file(str(path))
+        tensors, _ = read_shards(path)
+    except CheckpointError:
+        raise
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
@@ -219,11 +298,12 @@ def expected_generator_tensors(config: BigLearnConfig) -> dict[str, tuple[int, .
 
 
 def save_resume(path: str | Path, tensors: dict[str, torch.Tensor], config: BigLearnConfig,
-                state: dict[str, Any]) -> None:
-    """Write a resume file: flat tensors + config + JSON-able training `state`."""
+                state: dict[str, Any], shard_bytes: int | None = None) -> None:
+    """Write a resume file: flat tensors + config + JSON-able training `state`; with `shard_bytes`, as a set of
+    files of at most that many tensor bytes each (`write_shards`)."""
     meta = _metadata(RESUME_KIND, config, None)
     meta["state"] = json.dumps(state, sort_keys=True)
-    write_safetensors(path, tensors, meta)
+    write_shards(path, tensors, meta, shard_bytes)
 
 
 def load_resume(path: str | Path) -> tuple[BigLearnConfig, dict[str, torch.Tensor], dict[str, Any]]:

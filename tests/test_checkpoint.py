@@ -17,9 +17,13 @@ from biglearn.checkpoint import (
     load_inference,
     load_resume,
     prefixed,
+    read_header,
     save_resume,
+    shard_files,
+    shard_path,
     unflatten_optimizer,
     write_safetensors,
+    write_shards,
 )
 from biglearn.config import FORMAT_VERSION, BigLearnConfig
 from biglearn.masks import random_source
@@ -116,6 +120,53 @@ def test_resume_file_and_optimizer_state_round_trip(tmp_path, generator, full_co
     adam_steps(twin, twin_opt, 1)
     for (name, p), q in zip(generator.named_parameters(), twin.parameters(), strict=True):
         assert torch.equal(p, q), name
+
+
+def test_a_resume_file_split_into_shards_reads_back_whole(tmp_path, generator, full_config):
+    tensors = {**tensors_of(generator), "rng.cpu": torch.get_rng_state()}
+    total = sum(v.numel() * v.element_size() for v in tensors.values())
+    limit = total // 3
+    path = tmp_path / "carry.safetensors"
+    save_resume(path, tensors, full_config, {"step": 5}, shard_bytes=limit)
+    files = shard_files(path)
+    assert len(files) >= 3 and files[1] == shard_path(path, 1) == tmp_path / "carry.1.safetensors"
+    biggest = max(v.numel() * v.element_size() for v in tensors.values())
+    for f in files:  # at most the limit, or one tensor larger than it alone
+        with safe_open(str(f), framework="pt") as g:
+            sizes = [g.get_slice(k).get_shape() for k in g.keys()]
+        assert len(sizes) == 1 or f.stat().st_size <= max(limit, biggest) + 4096
+    config, back, state = load_resume(path)
+    assert config == full_config and state == {"step": 5} and back.keys() == tensors.keys()
+    assert all(torch.equal(back[k], tensors[k]) for k in tensors)
+    assert read_header(path)[0].keys() == tensors.keys()  # the header of the whole set
+    # written again as one file: the old set's tail is removed
+    save_resume(path, tensors, full_config, {"step": 6})
+    assert shard_files(path) == [path] and not shard_path(path, 1).exists()
+
+
+def test_a_broken_set_of_shards_is_refused_readably(tmp_path, generator, full_config):
+    tensors = tensors_of(generator)
+    limit = sum(v.numel() * v.element_size() for v in tensors.values()) // 3
+    path = tmp_path / "carry.safetensors"
+    save_resume(path, tensors, full_config, {"step": 1}, shard_bytes=limit)
+    with pytest.raises(CheckpointError, match=r"part 1 of a checkpoint split into files: give its first file "
+                                              r"\(carry.safetensors\)"):
+        load_resume(shard_path(path, 1))
+    first_of_old_set = path.read_bytes()
+    save_resume(path, tensors, full_config, {"step": 2}, shard_bytes=limit)
+    path.write_bytes(first_of_old_set)  # a set mixed from two writes (a copy of one file only)
+    with pytest.raises(CheckpointError, match="carry.1.safetensors belongs to another write"):
+        load_resume(path)
+    shard_path(path, 2).unlink()
+    with pytest.raises(CheckpointError, match="carry.2.safetensors"):
+        load_resume(path)
+
+
+def test_write_shards_keeps_small_tensors_together(tmp_path):
+    tensors = {f"t{i}": torch.full((10,), float(i)) for i in range(6)}  # 40 bytes each
+    assert write_shards(tmp_path / "s.safetensors", tensors, {"note": "x"}, max_bytes=100) == 3
+    assert write_shards(tmp_path / "one.safetensors", tensors, {}, max_bytes=10**6) == 1
+    assert metadata(tmp_path / "s.safetensors")["note"] == "x" and "note" not in metadata(tmp_path / "s.1.safetensors")
 
 
 # --- bad files -----------------------------------------------------------------------------------

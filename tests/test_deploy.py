@@ -25,10 +25,6 @@ from webapp.space_files import MAX_FILE, front_matter, stage
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "assets" / "mnist-cpu.safetensors"
-# tracked before the 10 MB rule (issue 31): the chain's carry files, 15 MB each; no file may join them
-LEGACY_LARGE = {f"docs/results/{d}/carry_{s}.safetensors" for d, s in (
-    ("mode-seeking", "0013046"), ("continued", "0016362"), ("unlabelled-w10", "0009231"), ("pilot-w5", "0005853"),
-    ("label-w4", "0010140"))}
 
 
 def front(path: Path) -> dict[str, str]:
@@ -285,13 +281,13 @@ def test_publish_refuses_what_it_cannot_share_and_uploads_once(fake_hub, tmp_pat
     assert fake_hub.uploaded == ["README.md", "model.safetensors"]
 
 
-def test_no_new_tracked_file_is_over_10_mb():
+def test_no_tracked_file_is_over_10_mb():
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True)
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     large = {f for f in listed.stdout.split("\0") if f and (ROOT / f).is_file()
              and (ROOT / f).stat().st_size > 10 * 10**6}
-    assert large <= LEGACY_LARGE, f"tracked files over 10 MB (a Space refuses them): {sorted(large - LEGACY_LARGE)}"
+    assert not large, f"tracked files over 10 MB (a Space refuses them; see write_shards): {sorted(large)}"
     attributes = (ROOT / ".gitattributes").read_text()
     for pattern in ("*.safetensors", "*.npz", "*.png", "*.gif"):
         assert re.search(rf"^{re.escape(pattern)} filter=lfs diff=lfs merge=lfs -text$", attributes, re.M)

@@ -369,6 +369,27 @@ def test_a_carry_file_is_smaller_continues_with_d_and_cannot_be_resumed(tmp_path
     assert "carry file already" in err and "expected a biglearn-resume file" in err and "Traceback" not in err
 
 
+def test_a_carry_file_split_into_files_starts_a_run(tmp_path, monkeypatch, capsys):
+    from train import carry
+
+    source = tmp_path / "source"
+    assert train(source, "--steps", "2") == 0
+    _, saved, _ = biglearn.checkpoint.load_resume(source / RESUME_FILE)
+    monkeypatch.setattr(carry, "SHARD_BYTES", 40_000)  # the tiny model's carry in several files, as 15 MB in 8 MiB
+    kept = tmp_path / "kept" / "carry.safetensors"
+    assert carry.main([str(source / RESUME_FILE), str(kept)]) == 0
+    files = sorted((tmp_path / "kept").iterdir())
+    assert len(files) >= 3 and f"in {len(files)} file(s)" in capsys.readouterr().out
+    still = ["--steps", "1", "--lr-g", "1e-12", "--lr-d", "1e-12", "--ema-decay", "0", "--seed", "1"]
+    assert train(tmp_path / "warm", *still, "--init-from", str(kept)) == 0
+    _, warm, _ = biglearn.checkpoint.load_resume(tmp_path / "warm" / RESUME_FILE)
+    assert all(torch.allclose(warm[k], saved[k], atol=1e-6) for k in saved if k.startswith(("G.", "D.")))
+    files[-1].unlink()  # a lost part is named, not a traceback
+    assert train(tmp_path / "warm2", *still, "--init-from", str(kept)) == 2
+    err = capsys.readouterr().err
+    assert files[-1].name in err and "Traceback" not in err
+
+
 def test_a_warm_start_is_refused_readably(tmp_path, capsys):
     source = tmp_path / "source"
     assert train(source, "--steps", "1") == 0
