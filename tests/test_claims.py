@@ -4,6 +4,7 @@ defined, the nearest-neighbour floor, the validation split, and `train.compare -
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -296,25 +297,53 @@ def test_the_scaling_page_says_where_each_claim_begins_to_hold(tmp_path):
     assert scaling.main(["--rows", str(tmp_path / "none.json"), "--doc", str(doc)]) == 2  # no rows yet
 
 
-def test_the_scaling_page_shows_each_arms_plateau_curve(tmp_path):
+def test_the_scaling_page_judges_each_arms_plateau_on_its_own_measures(tmp_path):
     """Curves as continue.sh leaves them (STAGE/ARM/curve.png, a metrics.json per scored snapshot, the final model
-    a step after the last snapshot): one line per arm with its last three points, whether it is flat, the link."""
-    from train import scaling
+    a step after the last snapshot): per budget a figure and, per arm and measure, the last point over seeds and
+    each seed's verdict; the joint GAN is judged by its FD (lower is better), not by completion."""
+    from train import plateau
 
-    def snapshot(arm_dir, name, steps, acc):
+    def snapshot(arm_dir, name, steps, acc, fd):
         (arm_dir / name).mkdir(parents=True)
         metrics = {"checkpoint_info": {"steps": steps, "train_seconds": steps},
-                   "complete": {"random": {"acc@0.5": acc}}}
+                   "complete": {"random": {"acc@0.5": acc}}, "joint": {"fd": fd}, "classify": {"acc@1.0": 0.9}}
         (arm_dir / name / "metrics.json").write_text(json.dumps(metrics))
 
-    curves = tmp_path / "claims" / "curves" / "mnist-small-1e13-s0"
-    for arm, accs in (("biglearn", [0.3, 0.5, 0.51, 0.52]), ("joint", [0.3, 0.4, 0.5, 0.6])):
-        for k, acc in enumerate(accs):
-            snapshot(curves / arm, f"model_{k:07d}", 1000 * (k + 1), acc)
-        snapshot(curves / arm, "model", 4002, accs[-1])  # the final model: the last snapshot again
-        (curves / arm / "curve.png").write_bytes(b"png")
-    lines = scaling.plateau_rows(tmp_path / "claims" / "curves", tmp_path / "claims")
-    big = next(line for line in lines if "| biglearn |" in line)
-    joint = next(line for line in lines if "| joint |" in line)
-    assert "0.500, 0.510, 0.520 | flat | [curve](curves/mnist-small-1e13-s0/biglearn/curve.png)" in big
-    assert "0.400, 0.500, 0.600 | still rising" in joint
+    curves = tmp_path / "claims" / "curves"
+    fd_falling, fd_flat = [400, 300, 200, 150], [400, 155, 151, 150]
+    for stage, arm, accs, fds in (("mnist-small-1e+13-s0", "biglearn", [0.3, 0.5, 0.51, 0.52], fd_flat),
+                                  ("mnist-small-1e+13-s1", "biglearn", [0.3, 0.5, 0.56, 0.50], fd_flat),
+                                  ("mnist-small-1e+13-s0", "joint", [0.5, 0.45, 0.4, 0.3], fd_falling),
+                                  ("mnist-small-1e+13-s1", "joint", [0.5, 0.45, 0.4, 0.3], fd_flat),
+                                  ("mnist-small-4e+13-s0-side", "mae", [0.3, 0.5, 0.6, 0.4], fd_flat)):
+        for k, (acc, fd) in enumerate(zip(accs, fds, strict=True)):
+            snapshot(curves / stage / arm, f"model_{k:07d}", 1000 * (k + 1), acc, fd)
+        snapshot(curves / stage / arm, "model", 4002, accs[-1], fds[-1])  # the final model: the last snapshot again
+        (curves / stage / arm / "curve.png").write_bytes(b"png")
+    doc_dir = (tmp_path / "claims").resolve()
+    lines = plateau.section(Path(os.path.relpath(curves)), doc_dir)
+    assert (doc_dir / "plateau_mnist-small_1e13.png").stat().st_size > 0
+    assert "![plateau curves](plateau_mnist-small_1e13.png)" in lines
+    big = [line for line in lines if line.startswith("| biglearn |")]
+    assert [line.split(" | ")[1] for line in big] == ["acc@0.5", "joint FD", "own classifier"]
+    assert big[0].startswith("| biglearn | acc@0.5 | 0.510 ± 0.014 | "
+                             "[s0 flat](curves/mnist-small-1e+13-s0/biglearn/curve.png), [s1 past its best](")
+    assert all(line.endswith("| yes |") for line in big)
+    joint = [line for line in lines if line.startswith("| joint |")]
+    assert len(joint) == 1 and "| joint FD | 150.000 ± 0.000 | [s0 still improving]" in joint[0]
+    assert "[s1 flat]" in joint[0] and joint[0].endswith("**no** (1 seed-measure(s) still improving) |")
+    mae = [line for line in lines if line.startswith("| mae |")]
+    assert len(mae) == 1 and "[s0 past its best]" in mae[0]
+    assert lines.index("### mnist-small at 4e+13 FLOPs") < lines.index(mae[0])
+
+
+def test_plateau_states_follow_the_measures_direction_and_tolerance():
+    from train.plateau import MEASURES, state
+
+    acc, fd = MEASURES["acc@0.5"], MEASURES["joint FD"]
+    # the last point against the best of the first half (0.6) and against the best of all
+    assert state([0.5, 0.6, 0.61, 0.62], acc) == "flat" and state([0.5, 0.6, 0.62, 0.64], acc) == "still improving"
+    assert state([0.5, 0.7, 0.66, 0.6], acc) == "past its best" and state([0.4, 0.5, 0.52, 0.55], acc) == "still improving"
+    # FD: lower is better, 10 % of the last value
+    assert state([300, 200, 195, 190], fd) == "flat" and state([300, 200, 180, 170], fd) == "still improving"
+    assert state([300, 150, 160, 180], fd) == "past its best"

@@ -18,7 +18,7 @@ from typing import Any
 
 from biglearn.cli import run_main
 
-from . import claims, curve
+from . import claims, plateau
 
 FIELDS: dict[str, type | tuple[type, ...]] = {
     "arm": str, "preset": str, "seed": int, "budget_flops": (int, float), "train_s": (int, float), "steps": int,
@@ -173,45 +173,6 @@ def figure(rows: list[dict[str, Any]], path: tuple[str, ...], label: str, out: P
     plt.close(fig)
 
 
-# a curve is flat when its last step moved its measure by at most this: about one standard error of the difference
-# of two accuracies near 0.5 on the 500 validation digits of a quick evaluation
-PLATEAU_TOLERANCE = 0.03
-
-
-def plateau_rows(curves: Path, doc_dir: Path) -> list[str]:
-    """The table of plateau curves under `curves` (STAGE/ARM/curve.png and one folder of metrics.json per scored
-    snapshot, as docs/claims/continue.sh writes them): per arm its headline validation measure at the last three
-    snapshots and whether the curve has flattened (the last snapshot within PLATEAU_TOLERANCE of the one before
-    and of the best), with a link to the figure."""
-    lines = []
-    for figure_path in sorted(curves.glob("*/*/curve.png")):
-        arm_dir = figure_path.parent
-        scored = sorted((curve.row(json.loads(m.read_text())) for m in arm_dir.glob("*/metrics.json")),
-                        key=lambda r: r["steps"] or 0)
-        points = []
-        for point in scored:  # the final model is the last snapshot again, a step or two on: one point
-            if points and (point["steps"] or 0) <= 1.01 * (points[-1]["steps"] or 0):
-                points[-1] = point
-            else:
-                points.append(point)
-        measure = "acc@0.5" if points and points[-1]["acc@0.5"] is not None else "own classifier acc"
-        values = [r[measure] for r in points if r[measure] is not None]
-        if len(values) < 2:
-            continue
-        flat = abs(values[-1] - values[-2]) <= PLATEAU_TOLERANCE and values[-1] >= max(values) - PLATEAU_TOLERANCE
-        verdict = "flat" if flat else ("still rising" if values[-1] > values[-2] else "falling")
-        link = figure_path.relative_to(doc_dir) if figure_path.is_relative_to(doc_dir) else figure_path
-        lines.append(f"| {arm_dir.parent.name} | {arm_dir.name} | {measure} | "
-                     f"{', '.join(f'{v:.3f}' for v in values[-3:])} | {verdict} | [curve]({link}) |")
-    if not lines:
-        return []
-    return ["## Plateau curves (validation split)", "",
-            f"Each arm's snapshots scored on the validation split (`train.curve`); flat: the last snapshot within "
-            f"{PLATEAU_TOLERANCE} of the one before and of the best.", "",
-            "| stage | arm | measure | last three snapshots | curve | figure |",
-            "| --- | --- | --- | --- | --- | --- |", *lines, ""]
-
-
 def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
            plateaus: list[str] | None = None) -> str:
     """The page: how it was made, per claim where it holds, per (preset, budget) the verdicts and the table."""
@@ -269,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             figure(rows, path, label, target)
             files[name] = target.name
         command = "python -m train.scaling " + " ".join(argv if argv is not None else sys.argv[1:])
-        plateaus = plateau_rows(args.curves, args.doc.parent.resolve()) if args.curves.is_dir() else []
+        plateaus = plateau.section(args.curves, args.doc.parent.resolve()) if args.curves.is_dir() else []
         args.doc.write_text(render(rows, files, command.strip(), plateaus))
         print(f"wrote {args.doc} and {len(files)} figures", file=sys.stderr)
 
