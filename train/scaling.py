@@ -198,7 +198,9 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
                 cells.append("–" if not values else f"{statistics.fmean(values):.3f}"
                              + (f" ± {spread(values):.3f}" if len(values) > 1 else ""))
             sections.append(f"| {arm} | {group[0]['steps']} | {group[0]['images']} | "
-                            f"{statistics.fmean(r['train_s'] for r in group):.0f} | {group[0]['precision']} | "
+                            f"{statistics.fmean(r['train_s'] for r in group):.0f} | "
+                            + ", ".join(f"{r['precision']} (s{r['seed']})" if len(group) > 1 else r["precision"]
+                                        for r in sorted(group, key=lambda r: r["seed"])) + " | "
                             + " | ".join(cells) + " |")
         sections.append("")
     lines += ["## Where each claim holds", ""]
