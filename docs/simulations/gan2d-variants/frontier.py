@@ -11,7 +11,7 @@ import statistics
 import sys
 from pathlib import Path
 
-LEVELS = (0.3, 0.4, 0.5, 0.6)
+LEVELS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def at_levels(curves: dict, arm: str) -> list[str]:
