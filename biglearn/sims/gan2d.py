@@ -29,10 +29,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
+from safetensors import SafetensorError
 
-from ..checkpoint import write_safetensors
+from ..checkpoint import SHARD_BYTES, read_shards, write_shards
 from .gmm25 import target_means
 
 STD = 0.05
@@ -274,8 +273,8 @@ class Gan2dRun:
     def save(self, path: Path) -> None:
         """Write the whole state as safetensors: the weights, Adam's moments and the random state as tensors; the
         step, seconds, curves and optimiser settings as JSON metadata. Split into files of at most SHARD_BYTES
-        (`path`, then `shard_path(path, 1)`, ...: a full run's 25 MB fit the repository's 10 MB a file), each
-        written atomically and stamped with the step, so that a set cut short by a crash is refused on load."""
+        (`path`, then NAME.1.safetensors, ...: a full run's 25 MB fit the repository's 10 MB a file) by
+        `write_shards`, so that a set cut short by a crash is refused on load."""
         tensors: dict[str, torch.Tensor] = {"rng": self.g.get_state()}
         groups = {}
         for name, net, opt in (("gen", self.gen.net, self.opt_g), ("disc", self.disc.net, self.opt_d)):
@@ -286,32 +285,15 @@ class Gan2dRun:
                 for key, value in moments.items():
                     tensors[f"{name}.adam.{i}.{key}"] = value
             groups[name] = state["param_groups"]
-        shards: list[dict[str, torch.Tensor]] = [{}]
-        size = 0
-        for key, value in tensors.items():
-            nbytes = value.numel() * value.element_size()
-            if shards[-1] and size + nbytes > SHARD_BYTES:
-                shards.append({})
-                size = 0
-            shards[-1][key] = value
-            size += nbytes
         meta = {"identity": self.identity(), "step": self.step, "seconds": self.seconds, "curves": self.curves,
-                "param_groups": groups, "shards": len(shards)}
-        for i in reversed(range(len(shards))):  # the first file (its metadata names the set) last
-            stamp = {"gan2d": json.dumps(meta)} if i == 0 else {"gan2d_step": str(self.step)}
-            write_safetensors(shard_path(path, i), shards[i], stamp)
+                "param_groups": groups}
+        write_shards(path, tensors, {"gan2d": json.dumps(meta)}, SHARD_BYTES)
 
     def load(self, path: Path) -> None:
         """Continue from a file `save` wrote; ValueError when it belongs to another setup or is unreadable."""
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = json.loads((f.metadata() or {})["gan2d"])
-            tensors = load_file(str(path))
-            for i in range(1, meta["shards"]):
-                with safe_open(str(shard_path(path, i)), framework="pt") as f:
-                    if (f.metadata() or {}).get("gan2d_step") != str(meta["step"]):
-                        raise ValueError(f"{shard_path(path, i).name} is of another step than {path.name}")
-                tensors.update(load_file(str(shard_path(path, i))))
+            tensors, raw = read_shards(path)
+            meta = json.loads(raw["gan2d"])
         except (OSError, KeyError, ValueError, SafetensorError) as exc:
             raise ValueError(f"{path} is not a whole gan2d state this code can read ({exc})") from None
         saved = meta["identity"]
@@ -336,14 +318,6 @@ class Gan2dRun:
 
 CURVE_KEYS = ("modes", "quality", "kl")
 SAVE_EVERY_S = 60.0
-SHARD_BYTES = 8 * 2**20
-
-
-def shard_path(path: Path, index: int) -> Path:
-    """The `index`-th file of a state written to `path` (0: `path` itself; then NAME.1.safetensors, ...)."""
-    return path if index == 0 else path.with_name(f"{path.stem}.{index}{path.suffix}")
-
-
 def train(arms: list[str], seeds: int, cfg: GanConfig = GanConfig(), seed: int = 0,
           progress: Callable[[int, int], None] | None = None, checkpoint: Path | None = None) -> dict:
     """Train every arm for `seeds` seeds at once; returns the generators, the seconds taken and the curves.
