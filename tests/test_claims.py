@@ -287,12 +287,18 @@ def test_the_scaling_page_says_where_each_claim_begins_to_hold(tmp_path):
     verdicts, noise = scaling.budget_verdicts(scaling.grouped(noisy)[("mnist-small", 1e13)])
     assert noise == pytest.approx(2 * 0.0707, abs=1e-3)
     assert [v for c, _, _, v in verdicts if c.startswith("communication")] == ["unclear at this budget"]
+    assert scaling.summary({1e12: {"c": "does not hold"}, 1e13: {"c": "unclear at this budget"}})["c"] == \
+        "not shown at any budget measured (up to 1e+13 FLOPs): does not hold at 1e+12; unclear at 1e+13"
+    assert scaling.summary({1e12: {"c": "does not hold"}, 1e13: {"c": "does not hold"}})["c"] == \
+        "does not hold at any budget measured (up to 1e+13 FLOPs)"
     path = tmp_path / "claims" / "scaling.json"
     scaling.merge_rows(path, rows)
     doc = tmp_path / "claims" / "scaling.md"
     assert scaling.main(["--rows", str(path), "--doc", str(doc)]) == 0
     text = doc.read_text()
     assert "begins to hold at 1e+13 FLOPs" in text and "### mnist-small at 1e+13 FLOPs (2 seed(s)" in text
+    assert "| claim | 1e+12 | 1e+13 | 1e+14 | across the budgets |" in text  # a column per budget
+    assert "| communication (eq. 5) helps | does not hold | holds | holds | begins to hold at 1e+13" in text
     assert (tmp_path / "claims" / "scaling_vote_acc_0.5.png").stat().st_size > 5000
     assert scaling.main(["--rows", str(tmp_path / "none.json"), "--doc", str(doc)]) == 2  # no rows yet
 

@@ -137,8 +137,13 @@ def summary(per_budget: dict[float, dict[str, str]]) -> dict[str, str]:
             out[claim] = f"begins to hold at {holds[0]:.3g} FLOPs and holds above"
         elif holds:
             out[claim] = "mixed: holds at " + ", ".join(f"{b:.3g}" for b in holds) + " FLOPs only"
+        elif all(v == "does not hold" for _, v in seen):
+            out[claim] = f"does not hold at any budget measured (up to {budgets[-1]:.3g} FLOPs)"
         else:
-            out[claim] = "does not hold at any budget measured (up to " + f"{budgets[-1]:.3g} FLOPs)"
+            kinds = {v.replace(" at this budget", ""): [f"{b:.3g}" for b, w in seen if w == v]
+                     for v in dict.fromkeys(v for _, v in seen)}
+            out[claim] = (f"not shown at any budget measured (up to {budgets[-1]:.3g} FLOPs): "
+                          + "; ".join(f"{v} at {', '.join(bs)}" for v, bs in kinds.items()))
     return out
 
 
@@ -205,8 +210,12 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
         sections.append("")
     lines += ["## Where each claim holds", ""]
     for preset, per_budget in sorted(by_preset.items()):
-        lines += [f"**{preset}**", "", "| claim | across the budgets |", "| --- | --- |",
-                  *[f"| {c} | {v} |" for c, v in summary(per_budget).items()], ""]
+        budgets = sorted(per_budget)
+        lines += [f"**{preset}** (the verdict at each budget in counted training FLOPs, then across them)", "",
+                  "| claim | " + " | ".join(f"{b:.3g}" for b in budgets) + " | across the budgets |",
+                  "| --- |" + " --- |" * len(budgets) + " --- |",
+                  *[f"| {c} | " + " | ".join(per_budget[b].get(c, "not measured") for b in budgets) + f" | {v} |"
+                    for c, v in summary(per_budget).items()], ""]
     lines += ["## Against compute", ""] + [f"![{name}]({file})" for name, file in figures.items()] + [""]
     lines += plateaus or []
     return "\n".join(lines + ["## Per budget", "", *sections])
