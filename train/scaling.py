@@ -148,7 +148,7 @@ def summary(per_budget: dict[float, dict[str, str]]) -> dict[str, str]:
 
 
 def figure(rows: list[dict[str, Any]], path: tuple[str, ...], label: str, out: Path) -> None:
-    """One measure against counted training FLOPs (log x): per preset and arm, the seed mean and its +- std band."""
+    """One measure against counted training FLOPs (log x): per preset and arm, the seed mean and its +- std bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,13 +160,15 @@ def figure(rows: list[dict[str, Any]], path: tuple[str, ...], label: str, out: P
         value = measure(row["metrics"], path)
         if value is not None:
             lines.setdefault((row["preset"], row["arm"]), {}).setdefault(row["budget_flops"], []).append(value)
+    arms = sorted({r["arm"] for r in rows})  # from every row: the same colour in a figure where an arm has no value
+    presets = sorted({r["preset"] for r in rows})
     for (preset, arm), points in sorted(lines.items()):
         xs = sorted(points)
         mean = [statistics.fmean(points[x]) for x in xs]
         std = [spread(points[x]) for x in xs]
-        ax.plot(xs, mean, marker="o", label=f"{arm} ({preset})")
-        ax.fill_between(xs, [m - s for m, s in zip(mean, std, strict=True)],
-                        [m + s for m, s in zip(mean, std, strict=True)], alpha=0.15)
+        # one colour an arm and one line style a preset in every figure; bars: +- std over seeds
+        ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, color=f"C{arms.index(arm)}",
+                    linestyle=("-", "--", ":")[presets.index(preset) % 3], label=f"{arm} ({preset})")
     ax.set_xscale("log")
     ax.set_xlabel("counted training FLOPs")
     ax.set_ylabel(label)
