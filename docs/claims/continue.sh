@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The claims across compute (issue 32), stage by stage: one preset, budget (counted training FLOPs), seed and set of
-# arms per stage; every arm trained on one thread (`--parallel 1 --threads 1`), scored once on the test set, its rows
+# arms per stage; every arm trained on one thread (`--threads 1`; PARALLEL=2 trains two arms of a stage at once,
+# for one lane on both cores: a long stage's rows then land in half the time), scored once on the test set, its rows
 # merged into docs/claims/scaling.json, and its plateau curve (8 snapshots over the run, scored on the validation
 # split) written to docs/claims/curves/STAGE/ARM (tidied by tidy_curves.py). Re-running skips finished stages and
 # resumes an unfinished one. Two copies may run at once (two lanes, one thread each): a stage is claimed with a lock
@@ -14,6 +15,7 @@
 set -euo pipefail
 runs=${1:?usage: continue.sh RUNS_DIR [keep]}
 mode=${2:-run}
+parallel=${PARALLEL:-1}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 data=(--data ../shared/data/mnist_train.npz --test-data ../shared/data/mnist_test.npz
       --ood-data ../shared/data/fashion_mnist_test.npz --classifier assets/eval_classifier.safetensors)
@@ -49,7 +51,7 @@ stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other ar
     done
   fi
   echo "[study] $(date -u +%H:%M) $name: $4"
-  python -m train.compare --preset "$1" --budget-flops "$2" --seed "$3" --arms "$4" --parallel 1 --threads 1 \
+  python -m train.compare --preset "$1" --budget-flops "$2" --seed "$3" --arms "$4" --parallel "$parallel" --threads 1 \
     --snapshots 8 --runs "$out" --doc "$out/claims.md" "${data[@]}"
   flock "$runs/scaling-json.lock" python - "$out/claims/scaling.json" "$runs" <<'PY'
 import json
