@@ -351,6 +351,6 @@ def test_plateau_states_follow_the_measures_direction_and_tolerance():
     assert state([0.5, 0.6, 0.61, 0.62], acc) == "flat" and state([0.5, 0.6, 0.62, 0.64], acc) == "still improving"
     assert state([0.5, 0.7, 0.66, 0.6], acc) == "past its best"
     assert state([0.4, 0.5, 0.52, 0.55], acc) == "still improving"
-    # FD: lower is better, 10 % of the last value
-    assert state([300, 200, 195, 190], fd) == "flat" and state([300, 200, 180, 170], fd) == "still improving"
-    assert state([300, 150, 160, 180], fd) == "past its best"
+    # FD: lower is better, 5 % of the last value
+    assert state([300, 200, 197, 195], fd) == "flat" and state([300, 200, 190, 185], fd) == "still improving"
+    assert state([300, 150, 155, 160], fd) == "past its best"
