@@ -6,12 +6,13 @@ Two kinds of file share one format:
   states) plus JSON-able training state, everything needed to continue a run bit-for-bit.
 
 A file meant to be kept in a repository (10 MB a file at most) may be written as a *set of shards*: `NAME.safetensors`
-with the metadata, then `NAME.1.safetensors`, ...; each names the set, so a set mixed from two writes is refused.
-Readers take the first file's path and read the whole set.
+with the metadata, then `NAME.SET.1.safetensors`, ... named by the write's token SET, so that a write cut short
+leaves the previous set whole. Readers take the first file's path and read the whole set.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -60,18 +61,29 @@ def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metada
             os.unlink(tmp)
 
 
-def shard_path(path: str | Path, index: int) -> Path:
-    """The `index`-th file of a set written to `path` (0: `path` itself; then NAME.1.safetensors, ...)."""
+SHARD_NAME = re.compile(r"^(?P<stem>.+)[.](?P<set>[0-9a-f]{16})[.](?P<index>[0-9]+)(?P<suffix>[.]safetensors)$")
+
+
+def shard_path(path: str | Path, index: int, token: str) -> Path:
+    """The `index`-th file of the set `token` whose first file is `path` (0: `path` itself)."""
     path = Path(path)
-    return path if index == 0 else path.with_name(f"{path.stem}.{index}{path.suffix}")
+    return path if index == 0 else path.with_name(f"{path.stem}.{token}.{index}{path.suffix}")
+
+
+def shard_stamp(metadata: dict[str, str]) -> dict[str, Any]:
+    """What a file's metadata says of its set: {"count", "set"} in a first file, {"index", "set"} in the others,
+    {} in a file of its own."""
+    return json.loads(metadata.get("shards", "{}"))
 
 
 def write_shards(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
                  max_bytes: int | None = SHARD_BYTES) -> int:
     """Write `tensors` as a set of files of at most `max_bytes` of tensor data each (a larger tensor gets a file of
-    its own; None: one file), `metadata` in the first; each file atomically, the first last, so that a set cut
-    short by a crash still names the old set's token in its first file and is refused on load. A set of one file
-    is a plain file. Returns the number of files."""
+    its own; None: one file), `metadata` in the first. The other files are new names (the write's token in them),
+    written before the first file replaces the old one atomically; the old set's other files go after that. So
+    a crash at any point leaves one whole set to read, the old or the new. A set of one file is a plain file.
+    Returns the number of files."""
+    path = Path(path)
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for key, value in tensors.items():
@@ -82,14 +94,14 @@ def write_shards(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
         shards[-1][key] = value
         size += nbytes
     token = secrets.token_hex(8)
-    for i in reversed(range(len(shards))):
-        stamp = {"count": len(shards), "set": token} if i == 0 else {"index": i, "set": token}
-        extra = {"shards": json.dumps(stamp)} if len(shards) > 1 else {}
-        write_safetensors(shard_path(path, i), shards[i], {**(metadata if i == 0 else {}), **extra})
-    stale = len(shards)
-    while shard_path(path, stale).exists():  # the tail of a larger set written here before
-        shard_path(path, stale).unlink()
-        stale += 1
+    for i in range(1, len(shards)):
+        write_safetensors(shard_path(path, i, token), shards[i], {"shards": json.dumps({"index": i, "set": token})})
+    extra = {"shards": json.dumps({"count": len(shards), "set": token})} if len(shards) > 1 else {}
+    write_safetensors(path, shards[0], {**metadata, **extra})
+    for other in path.parent.glob(f"{glob.escape(path.stem)}.*{path.suffix}"):
+        found = SHARD_NAME.match(other.name)
+        if found and found["stem"] == path.stem and found["set"] != token:  # an earlier write's
+            other.unlink(missing_ok=True)
     return len(shards)
 
 
@@ -98,8 +110,8 @@ def shard_files(path: str | Path) -> list[Path]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
-        stamp = json.loads((f.metadata() or {}).get("shards", "{}"))
-    return [shard_path(path, i) for i in range(stamp.get("count", 1))]
+        stamp = shard_stamp(f.metadata() or {})
+    return [shard_path(path, i, stamp.get("set", "")) for i in range(stamp.get("count", 1))]
 
 
 def read_shards(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -110,16 +122,11 @@ def read_shards(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata() or {}
     tensors = load_file(str(path))
-    if "shards" not in metadata:
-        return tensors, metadata
-    stamp = json.loads(metadata["shards"])
-    for i in range(1, stamp["count"]):
-        part = shard_path(path, i)
+    stamp = shard_stamp(metadata)
+    for i in range(1, stamp.get("count", 1)):
+        part = shard_path(path, i, stamp["set"])
         if not part.is_file():
             raise CheckpointError(f"{path} is the first of {stamp['count']} files and {part.name} is missing")
-        with safe_open(str(part), framework="pt") as f:
-            if json.loads((f.metadata() or {}).get("shards", "{}")).get("set") != stamp["set"]:
-                raise CheckpointError(f"{part.name} belongs to another write than {Path(path).name}")
         tensors.update(load_file(str(part)))
     return tensors, metadata
 
@@ -158,16 +165,18 @@ def read_header(path: str | Path, kind: str | None = None,
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
         header: dict[str, tuple[tuple[int, ...], str]] = {}
-        for i in range(json.loads(raw.get("shards", "{}")).get("count", 1)):  # every file of a set
-            with safe_open(str(shard_path(path, i)), framework="pt") as f:
+        stamp = shard_stamp(raw)
+        for i in range(stamp.get("count", 1)):  # every file of a set
+            with safe_open(str(shard_path(path, i, stamp.get("set", ""))), framework="pt") as f:
                 header.update({k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()})
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file (truncated or another format?): {exc}") from exc
-    part = json.loads(raw.get("shards", "{}")).get("index")
-    if part is not None:
-        raise CheckpointError(f"{path} is part {part} of a checkpoint split into files: give its first file "
-                              f"({re.sub(r'[.][0-9]+[.]safetensors$', '.safetensors', path.name)})")
+    if "index" in stamp:
+        found = SHARD_NAME.match(path.name)
+        first = f"{found['stem']}{found['suffix']}" if found else "NAME.safetensors"
+        raise CheckpointError(f"{path} is part {stamp['index']} of a checkpoint split into files: give its first "
+                              f"file ({first})")
     if raw.get("format") not in (INFERENCE_KIND, RESUME_KIND):
         raise CheckpointError(f"{path} is a safetensors file but not a biglearn checkpoint (no 'format' metadata)")
     if kind is not None and raw["format"] != kind:

@@ -178,7 +178,7 @@ def test_the_compiled_step_matches_the_eager_one():
 def test_an_interrupted_gan2d_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     """Killed mid-run and continued from its state file, a gan2d run ends bit for bit where an uninterrupted one
     does (weights, optimiser, random state and curves are in the file); another setup's file is refused."""
-    from biglearn.checkpoint import shard_path
+    from biglearn.checkpoint import shard_files
     from biglearn.sims import gan2d
 
     monkeypatch.setattr(gan2d, "SAVE_EVERY_S", 0.0)  # a state file after every step
@@ -193,18 +193,15 @@ def test_an_interrupted_gan2d_run_resumes_to_the_same_result(tmp_path, monkeypat
     state = tmp_path / "state.pt"
     with pytest.raises(KeyboardInterrupt):
         gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, progress=interrupt, checkpoint=state)
-    assert shard_path(state, 2).exists()
+    assert len(shard_files(state)) >= 3
     resumed = gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, checkpoint=state)
     for a, b in zip(whole["generator"].net.parameters(), resumed["generator"].net.parameters(), strict=True):
         assert torch.equal(a, b)
     assert resumed["curves"] == whole["curves"] and resumed["curves"]["iterations"] == [0, 50, 100, 150, 200]
     with pytest.raises(ValueError, match="another setup"):
         gan2d.train(["plain"], 2, cfg, seed=3, checkpoint=state)
-    other = gan2d.Gan2dRun(["plain", "biglearn"], 2, cfg, seed=3)
-    other.step = 7
-    other.save(tmp_path / "other.safetensors")
-    shard_path(tmp_path / "other.safetensors", 1).replace(shard_path(state, 1))  # a mixed set
-    with pytest.raises(ValueError, match="belongs to another write"):
+    shard_files(state)[1].unlink()  # a part lost
+    with pytest.raises(ValueError, match="not a whole gan2d state"):
         gan2d.train(["plain", "biglearn"], 2, cfg, seed=3, checkpoint=state)
 
 
