@@ -33,12 +33,13 @@ def main(full: Path, variants: list[Path]) -> None:
     m = json.loads(full.read_text())
     for arm in m["arms"]:
         share = " (joint share 0.2)" if arm == "biglearn" else ""
-        print(f"| {arm}{share}, full run | {m['seeds']} | " + " | ".join(at_levels(m["curves"], arm)) + " |")
+        print(f"| {arm}{share}, full run ({m['config']['steps']:,} steps) | {m['seeds']} | "
+              + " | ".join(at_levels(m["curves"], arm)) + " |")
     for path in variants:
         v = json.loads(path.read_text())
         share = v["config"]["joint_share"]
         mix = "the default mix (0.2)" if share is None else f"{share:g}"
-        print(f"| biglearn, joint share {mix} | {v['seeds']} | "
+        print(f"| biglearn, joint share {mix}, {v['config']['steps']:,} steps | {v['seeds']} | "
               + " | ".join(at_levels(v["curves"], "biglearn")) + " |")
 
 
