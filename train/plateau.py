@@ -105,7 +105,7 @@ def figure(group: dict[str, list[Curve]], title: str, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.2 * len(MEASURES), 3.4), dpi=100)
-    colors: dict[str, str] = {}
+    arms = sorted(group)
     for ax, (name, measure) in zip(axes, MEASURES.items(), strict=True):
         for arm, curves in sorted(group.items()):
             runs = [c for c in curves if name in c.values]
@@ -118,7 +118,7 @@ def figure(group: dict[str, list[Curve]], title: str, out: Path) -> None:
             xs = sorted(at)
             mean = [statistics.fmean(at[x]) for x in xs]
             std = [statistics.stdev(at[x]) if len(at[x]) > 1 else 0.0 for x in xs]
-            color = colors.setdefault(arm, f"C{len(colors)}")  # one colour an arm in every panel
+            color = f"C{arms.index(arm)}"  # one colour an arm in every panel, as in the figures against compute
             ax.plot(xs, mean, marker="o", markersize=3, color=color, label=f"{arm} ({len(runs)} seed(s))")
             ax.fill_between(xs, [m - s for m, s in zip(mean, std, strict=True)],
                             [m + s for m, s in zip(mean, std, strict=True)], color=color, alpha=0.15)
