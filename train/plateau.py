@@ -96,16 +96,15 @@ def state(values: list[float], measure: Measure) -> str:
     return "still improving" if last - max(sign * v for v in first_half) > tol else "flat"
 
 
-def figure(group: dict[str, list[Curve]], title: str, out: Path) -> None:
+def figure(group: dict[str, list[Curve]], title: str, out: Path, arms: list[str]) -> None:
     """The curves of one preset and budget: a panel per measure, a line per arm (mean over seeds, +- std band),
-    against the fraction of the budget trained."""
+    against the fraction of the budget trained; `arms`: every arm of the study, in the order that gives colours."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.2 * len(MEASURES), 3.4), dpi=100)
-    arms = sorted(group)
     for ax, (name, measure) in zip(axes, MEASURES.items(), strict=True):
         for arm, curves in sorted(group.items()):
             runs = [c for c in curves if name in c.values]
@@ -152,7 +151,8 @@ def section(curves: Path, doc_dir: Path) -> list[str]:
     for preset, budget in budgets:
         group = {arm: c for (p, b, arm), c in found.items() if (p, b) == (preset, budget)}
         name = f"plateau_{preset}_{budget:.3g}.png".replace("+", "")
-        figure(group, f"{preset} at {budget:.3g} FLOPs: validation curves", doc_dir / name)
+        figure(group, f"{preset} at {budget:.3g} FLOPs: validation curves", doc_dir / name,
+               sorted({arm for _, _, arm in found}))
         lines += [f"### {preset} at {budget:.3g} FLOPs", "", f"![plateau curves]({name})", "",
                   "| arm | measure | last snapshot | each seed | plateau reached |", "| --- | --- | ---: | --- | --- |"]
         for arm, curves_of_arm in sorted(group.items()):
