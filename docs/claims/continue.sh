@@ -33,6 +33,8 @@ stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other ar
       [[ -f $out/$arm/model.safetensors ]] || continue
       mkdir -p "$carry/$arm"
       cp "$out/$arm"/{model.safetensors,metrics.jsonl,flops.json} "$carry/$arm/" 2>/dev/null || true
+      # the snapshots so far (1.2 MB each for mnist-small): the arm's plateau curve is scored from them at the end
+      [[ -d $out/$arm/snapshots ]] && rm -rf "$carry/$arm/snapshots" && cp -r "$out/$arm/snapshots" "$carry/$arm/"
       # a finished arm needs no resume file (5 MB): only its inference file
       if ! grep -q stopped_by "$out/$arm/train.log" 2>/dev/null && [[ -f $out/$arm/resume.safetensors ]]; then
         cp "$out/$arm/resume.safetensors" "$carry/$arm/"
@@ -47,7 +49,7 @@ stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other ar
   if [[ -d $carry ]]; then  # the tree's carry where the run folder was lost
     for arm in "$carry"/*/; do
       arm=$(basename "$arm")
-      [[ -f $out/$arm/model.safetensors ]] || { mkdir -p "$out/$arm"; cp "$carry/$arm"/* "$out/$arm/"; }
+      [[ -f $out/$arm/model.safetensors ]] || { mkdir -p "$out/$arm"; cp -r "$carry/$arm/." "$out/$arm/"; }
     done
   fi
   echo "[study] $(date -u +%H:%M) $name: $4"
