@@ -171,3 +171,20 @@ def test_compile_falls_back_with_a_warning_where_it_cannot_run(tmp_path, monkeyp
     assert "warning: --compile: torch.compile cannot run" in err and "no compiler" in err
     log = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
     assert log[-1]["compiled"] is False
+
+
+def test_a_run_resumed_in_another_precision_records_both(tmp_path, monkeypatch):
+    """A run resumed on a CPU where auto picks another precision: its record names every precision and the steps of
+    each, not only the last session's (bf16 here is emulated where the CPU has none: slow, but it runs)."""
+    out = tmp_path / "run"
+    args = ["--data", str(DIGITS), "--out", str(out), "--preset", "smoke", "--log-every", "1", "--probe-every", "0",
+            "--sample-every", "0"]
+    assert cli.main([*args, "--steps", "3", "--precision", "fp32"]) == 0
+    assert biglearn.load(out / INFERENCE_FILE).info["precision_steps"] == {"fp32": 3}
+    monkeypatch.setattr(cli, "resolve", lambda *a, **k: precision.Choice("bf16", "the other machine"))
+    assert cli.main([*args, "--steps", "5", "--resume"]) == 0
+    info = biglearn.load(out / INFERENCE_FILE, precision="fp32").info
+    assert info["precision"] == "bf16+fp32" and info["precision_steps"] == {"bf16": 2, "fp32": 3}
+    assert load_resume(out / RESUME_FILE)[2]["precision_steps"] == {"bf16": 2, "fp32": 3}
+    assert [r["precision"] for r in map(json.loads, (out / METRICS_FILE).read_text().splitlines())] == \
+        ["fp32"] * 3 + ["bf16"] * 2

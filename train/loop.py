@@ -182,6 +182,10 @@ class Trainer:
         self.saved_step: int | None = None  # the step of the last checkpoint written completely
         self.elapsed = 0.0  # training seconds over all sessions of this run
         self.init: dict[str, Any] | None = None  # the training of the weights it started from (--init-from)
+        # steps trained in each precision by earlier sessions of this run: a run resumed on another CPU may change
+        # precision (auto), and its record must say so rather than name only the last session's
+        self.earlier_precision_steps: dict[str, int] = {}
+        self.session_start = 0
         torch.manual_seed(train.seed * 1000 + dist.rank + 1)  # masks and noise differ per rank
         self.stop_requested = False
         self.probe_images = dataset.images[:8]
@@ -323,8 +327,16 @@ class Trainer:
                 "steps": self.step, "images_seen": self.step * self.train.batch_size * self.dist.world_size,
                 "train_seconds": round(self.elapsed, 1), "commit": self.commit,
                 "train_config": asdict(self.train), "world_size": self.dist.world_size,
-                "precision": self.precision.precision,
+                "precision": "+".join(self.precision_steps()) or self.precision.precision,
+                "precision_steps": self.precision_steps(),
                 **({"init": self.init, **lineage_totals(self.step, self.elapsed, self.init)} if self.init else {})}
+
+    def precision_steps(self) -> dict[str, int]:
+        """The steps of this run trained in each compute precision, over all its sessions (names sorted)."""
+        steps = dict(self.earlier_precision_steps)
+        current = self.precision.precision
+        steps[current] = steps.get(current, 0) + self.step - self.session_start
+        return {name: n for name, n in sorted(steps.items()) if n > 0}
 
     @property
     def ema_offset(self) -> int:
@@ -389,7 +401,7 @@ class Trainer:
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         state = {"step": self.step, "elapsed": self.elapsed, "train_config": asdict(self.train),
-                 "precision": self.precision.precision,
+                 "precision": self.precision.precision, "precision_steps": self.precision_steps(),
                  "opt_g_groups": groups_g, "opt_d_groups": groups_d, "init": self.init}
         save_resume(self.out / RESUME_FILE, tensors, self.config, state)
 
@@ -402,6 +414,9 @@ class Trainer:
         self.load_parts(tensors, str(path), {"opt_g": state["opt_g_groups"], "opt_d": state["opt_d_groups"]})
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.init = state.get("init")
+        # files from before the per-precision count trained every step in their one precision
+        self.earlier_precision_steps = dict(state.get("precision_steps") or {state.get("precision", "fp32"): self.step})
+        self.session_start = self.step
         self.saved_step = self.step
         self.truncate_log()
         if self.dist.world_size == 1:

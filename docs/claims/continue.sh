@@ -23,6 +23,11 @@ all=biglearn,biglearn-no-comm,joint,mae,supervised,biglearn-missing-0.5
 core=biglearn,joint,mae,supervised
 side=biglearn-no-comm,biglearn-missing-0.5
 
+landed() {  # STAGE ARMS: every arm's plateau curve is in the tree, so the stage's rows are merged (its run folder may be gone)
+  local arm
+  for arm in ${2//,/ }; do [[ -d docs/claims/curves/$1/$arm ]] || return 1; done
+}
+
 stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other arms at the same budget and seed
   local name="$1-$2-s$3${5:+-$5}"
   local out="$runs/$name" carry="docs/claims/carry/$name"
@@ -43,6 +48,7 @@ stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other ar
     return 0
   fi
   [[ -f $out/done ]] && return 0
+  landed "$name" "$4" && return 0
   local lock; mkdir -p "$runs"
   exec {lock}>"$runs/$name.lock"
   flock -n "$lock" || { exec {lock}>&-; return 0; }  # another lane is running it
