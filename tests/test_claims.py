@@ -354,3 +354,15 @@ def test_plateau_states_follow_the_measures_direction_and_tolerance():
     # FD: lower is better, 5 % of the last value
     assert state([300, 200, 197, 195], fd) == "flat" and state([300, 200, 190, 185], fd) == "still improving"
     assert state([300, 150, 155, 160], fd) == "past its best"
+
+
+def test_an_arm_that_exits_cleanly_before_its_budget_is_not_scored(tmp_path, monkeypatch):
+    """A trainer stopped by SIGTERM checkpoints and exits 0 part-way: compare must not score it as finished."""
+    runs = tmp_path / "runs"
+    assert train(runs / "mae", "--objective", "mae", "--precision", "fp32") == 0  # 5 steps of a far larger budget
+    monkeypatch.setattr(compare, "train_in_parallel", lambda *a, **k: None)  # every run "exited 0" at once
+    with pytest.raises(compare.CompareError, match="stopped before their budget: mae"):
+        compare.run(["--quick", "--runs", str(runs), "--doc", str(tmp_path / "claims.md"), "--data", str(DIGITS),
+                     "--test-data", str(DIGITS), "--ood-data", str(DIGITS), "--holdout", "50", "--arms", "mae",
+                     "--budget-flops", "2e9", "--precision", "fp32"])
+    assert not (tmp_path / "claims" / "scaling.json").exists()

@@ -158,6 +158,11 @@ def train_arms(plan: Plan) -> None:
                           "compare", plan.threads)
     except RunFailed as exc:
         raise CompareError(str(exc)) from None
+    # a trainer stopped by SIGTERM saves and exits 0: scoring it would pass a part of the budget off as all of it
+    short = [a for a in todo if not arm_finished(plan, a)]
+    if short:
+        raise CompareError(f"arm(s) stopped before their budget: {', '.join(short)} (stopped by a signal?); run the "
+                           "same command again to resume them")
 
 
 # --- evaluation --------------------------------------------------------------------------------------------
