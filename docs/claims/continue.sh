@@ -40,8 +40,8 @@ stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other ar
       cp "$out/$arm"/{model.safetensors,metrics.jsonl,flops.json} "$carry/$arm/" 2>/dev/null || true
       # the snapshots so far (1.2 MB each for mnist-small): the arm's plateau curve is scored from them at the end
       [[ -d $out/$arm/snapshots ]] && rm -rf "$carry/$arm/snapshots" && cp -r "$out/$arm/snapshots" "$carry/$arm/"
-      # a finished arm needs no resume file (5 MB): only its inference file
-      if ! grep -q stopped_by "$out/$arm/train.log" 2>/dev/null && [[ -f $out/$arm/resume.safetensors ]]; then
+      # a finished arm needs no resume file (5 MB): only its inference file (one stopped by a signal does)
+      if ! grep -q '"stopped_by": "steps"' "$out/$arm/train.log" 2>/dev/null && [[ -f $out/$arm/resume.safetensors ]]; then
         cp "$out/$arm/resume.safetensors" "$carry/$arm/"
       fi
     done
