@@ -303,6 +303,24 @@ def test_the_scaling_page_says_where_each_claim_begins_to_hold(tmp_path):
     assert scaling.main(["--rows", str(tmp_path / "none.json"), "--doc", str(doc)]) == 2  # no rows yet
 
 
+def test_a_budget_with_one_seed_takes_the_noise_of_the_nearest_seeded_budget():
+    from train import scaling
+
+    rows = scaling_rows({("biglearn", 1e12): [0.50, 0.70], ("biglearn-no-comm", 1e12): [0.60, 0.60],
+                         ("biglearn", 1e13): [0.60, 0.64], ("biglearn-no-comm", 1e13): [0.60, 0.60],
+                         ("biglearn", 8e13): [0.70], ("biglearn-no-comm", 8e13): [0.60]})
+    noises = scaling.budget_noises(scaling.grouped(rows))
+    assert noises[("mnist-small", 1e13)] == (pytest.approx(2 * 0.0283, abs=1e-3), "the seeds' spread")
+    # one seed at 8e13: the spread at 1e13 (nearer in log FLOPs than 1e12), so a 0.1 lead is a result...
+    assert noises[("mnist-small", 8e13)] == (noises[("mnist-small", 1e13)][0], "the seeds' spread at 1e+13 FLOPs")
+    one_seed = scaling.grouped(rows)[("mnist-small", 8e13)]
+    verdicts, _ = scaling.budget_verdicts(one_seed, noises[("mnist-small", 8e13)][0])
+    assert [v for c, _, _, v in verdicts if c.startswith("communication")] == ["holds"]
+    # ...while one seed alone, with no seeded budget beside it, falls back on the fixed floor
+    alone = scaling.budget_noises(scaling.grouped(scaling_rows({("biglearn", 8e13): [0.7]})))
+    assert alone[("mnist-small", 8e13)] == (0.01, "the fixed floor: no seeds to measure the spread")
+
+
 def test_the_scaling_page_judges_each_arms_plateau_on_its_own_measures(tmp_path):
     """Curves as continue.sh leaves them (STAGE/ARM/curve.png, a metrics.json per scored snapshot, the final model
     a step after the last snapshot): per budget a figure and, per arm and measure, the last point over seeds and

@@ -114,13 +114,41 @@ def grouped(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, lis
     return out
 
 
-def budget_verdicts(arms: dict[str, list[dict[str, Any]]]) -> tuple[list[tuple[str, str, str, str]], float]:
-    """The claims' verdicts at one budget on the seed means, with the seeds' spread as the noise: the larger of
-    claims.NOISE and twice the largest standard deviation over seeds of vote acc@0.5 or the own classifier."""
-    res = {arm: {**mean_metrics([r["metrics"] for r in group]), "checkpoint_info": {}} for arm, group in arms.items()}
+def seed_noise(arms: dict[str, list[dict[str, Any]]]) -> float | None:
+    """Twice the largest standard deviation over seeds of vote acc@0.5 or the own classifier at one budget; None
+    where no arm has two seeds."""
     stds = [spread(vals) for group in arms.values() for path in (MEASURES[0][1], MEASURES[4][1])
             if len(vals := [v for r in group if (v := measure(r["metrics"], path)) is not None]) > 1]
-    noise = max([claims.NOISE, *(2 * s for s in stds)])
+    return 2 * max(stds) if stds else None
+
+
+def budget_noises(groups: dict[tuple[str, float], dict[str, list[dict[str, Any]]]]
+                  ) -> dict[tuple[str, float], tuple[float, str]]:
+    """Per (preset, budget) the noise its verdicts take and where it comes from: its seeds' spread; where it has one
+    seed, the spread at the nearest budget (in log FLOPs) of the same preset that has seeds, because one seed says
+    nothing of its spread and the fixed floor alone would call seed luck a result; never below claims.NOISE."""
+    own = {key: seed_noise(arms) for key, arms in groups.items()}
+    out: dict[tuple[str, float], tuple[float, str]] = {}
+    for (preset, budget), noise in own.items():
+        seeded = [b for (p, b), n in own.items() if p == preset and n is not None]
+        if noise is not None:
+            out[(preset, budget)] = (max(claims.NOISE, noise), "the seeds' spread")
+        elif seeded:
+            near = min(seeded, key=lambda b: abs(math.log(b / budget)))
+            out[(preset, budget)] = (max(claims.NOISE, own[(preset, near)] or 0.0),
+                                     f"the seeds' spread at {near:.3g} FLOPs")
+        else:
+            out[(preset, budget)] = (claims.NOISE, "the fixed floor: no seeds to measure the spread")
+    return out
+
+
+def budget_verdicts(arms: dict[str, list[dict[str, Any]]], noise: float | None = None
+                    ) -> tuple[list[tuple[str, str, str, str]], float]:
+    """The claims' verdicts at one budget on the seed means; `noise` from budget_noises, by default this budget's
+    own seeds' spread (at least claims.NOISE)."""
+    if noise is None:
+        noise = max(claims.NOISE, seed_noise(arms) or 0.0)
+    res = {arm: {**mean_metrics([r["metrics"] for r in group]), "checkpoint_info": {}} for arm, group in arms.items()}
     return claims.verdicts(res, noise=noise), noise
 
 
@@ -188,11 +216,13 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
     groups = grouped(rows)
     by_preset: dict[str, dict[float, dict[str, str]]] = {}
     sections = []
+    noises = budget_noises(groups)
     for (preset, budget), arms in sorted(groups.items()):
-        rules, noise = budget_verdicts(arms)
+        rules, noise = budget_verdicts(arms, noises[(preset, budget)][0])
         by_preset.setdefault(preset, {})[budget] = {c: v.split(" (")[0] for c, _, _, v in rules}
         seeds = max(len(g) for g in arms.values())
-        sections += [f"### {preset} at {budget:.3g} FLOPs ({seeds} seed(s); noise {noise:.3f})", "",
+        sections += [f"### {preset} at {budget:.3g} FLOPs ({seeds} seed(s); noise {noise:.3f}: "
+                     f"{noises[(preset, budget)][1]})", "",
                      "| claim | measured | verdict |", "| --- | --- | --- |",
                      *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], "",
                      "| arm | steps | images | train s | precision | "
