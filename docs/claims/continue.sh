@@ -11,6 +11,7 @@
 # From the repository root (a second lane: the same command again, appending to another log):
 #   nohup bash docs/claims/continue.sh ~/runs/scaling > ~/runs/scaling.log 2>&1 &
 #   bash docs/claims/continue.sh ~/runs/scaling keep     # before a session ends: copy the carry into the tree
+#   touch ~/runs/scaling/stop    # lanes start no further stage (the one they are in goes on); rm it to go on
 # then `python -m train.scaling` makes docs/claims/scaling.md from the rows.
 set -euo pipefail
 runs=${1:?usage: continue.sh RUNS_DIR [keep]}
@@ -49,6 +50,7 @@ stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other ar
   fi
   [[ -f $out/done ]] && return 0
   landed "$name" "$4" && return 0
+  [[ -f $runs/stop ]] && return 0
   local lock; mkdir -p "$runs"
   exec {lock}>"$runs/$name.lock"
   flock -n "$lock" || { exec {lock}>&-; return 0; }  # another lane is running it
