@@ -88,6 +88,21 @@ def test_sigkill_then_resume(tmp_path):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_a_second_trainer_on_a_busy_run_directory_stops_with_a_clear_error(tmp_path, capsys):
+    from train.run_lock import run_directory_lock
+
+    out = tmp_path / "run"
+    assert train(out, "--steps", "2") == 0
+    before = (out / METRICS_FILE).read_text()
+    with run_directory_lock(out):  # as a first trainer still running there holds it
+        assert train(out, "--steps", "4", "--resume") == 2
+    err = capsys.readouterr().err
+    assert f"is being trained by another process (pid {os.getpid()})" in err and "Traceback" not in err
+    assert (out / METRICS_FILE).read_text() == before  # the second one touched nothing
+    assert train(out, "--steps", "4", "--resume") == 0  # released with its holder: the run goes on
+    assert biglearn.load(out / INFERENCE_FILE).info["steps"] == 4
+
+
 def test_a_run_clears_what_a_killed_writer_left(tmp_path):
     out = tmp_path / "run"
     (out / "snapshots").mkdir(parents=True)

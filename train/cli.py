@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import re
@@ -21,6 +22,7 @@ from .config import FIELD_DEFAULTS, TrainConfig, parse_duration
 from .data import DataError, hold_out, load_source, simulate_missing
 from .distributed import init_distributed, shutdown_distributed
 from .loop import RESUME_FILE, Trainer, TrainingError
+from .run_lock import RunBusy, run_directory_lock
 
 RECIPE_FLAGS = ("batch_size", "lr_g", "lr_d", "beta1", "eps", "warmup_steps", "grad_clip", "ema_decay", "ema_rampup",
                 "lr_decay", "augment_shift")
@@ -321,17 +323,19 @@ def run_training(args: argparse.Namespace) -> dict:
                                 "options (a run's recipe cannot change half-way; start a new --out for another)")
     init = None if args.resume or not train.init_from else warm_start(Path(train.init_from), config, train)
     args.out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, train, dataset, args.out, device, dist, precision)
-    if args.resume:
-        trainer.resume(resume_path)
-    elif init is not None:
-        trainer.start_from(*init)
-    if dist.is_main:
-        print(f"training {args.preset} on {dataset.name} ({len(dataset)} images"
-              f"{', labelled' if dataset.labels is not None else ''}) on {device}"
-              f"{f' x{dist.world_size} processes' if dist.enabled else ''}; run directory {args.out}",
-              file=sys.stderr)
-    result = trainer.run()
+    # every rank of a torchrun shares --out: the main one holds the lock for all
+    with run_directory_lock(args.out) if dist.is_main else contextlib.nullcontext():
+        trainer = Trainer(config, train, dataset, args.out, device, dist, precision)
+        if args.resume:
+            trainer.resume(resume_path)
+        elif init is not None:
+            trainer.start_from(*init)
+        if dist.is_main:
+            print(f"training {args.preset} on {dataset.name} ({len(dataset)} images"
+                  f"{', labelled' if dataset.labels is not None else ''}) on {device}"
+                  f"{f' x{dist.world_size} processes' if dist.enabled else ''}; run directory {args.out}",
+                  file=sys.stderr)
+        result = trainer.run()
     if dist.is_main:
         print(json.dumps(result), file=sys.stderr)
     return result
@@ -339,4 +343,4 @@ def run_training(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: clear one-line errors and a non-zero exit instead of tracebacks."""
-    return run_main(run, argv, errors=(DataError, TrainingError, CheckpointError, ValueError))
+    return run_main(run, argv, errors=(DataError, TrainingError, CheckpointError, ValueError, RunBusy))
