@@ -323,12 +323,12 @@ class Trainer:
 
     def info(self) -> dict[str, Any]:
         """Model-card facts stored in the inference file."""
+        precisions = self.precision_steps()
         return {"preset": self.train.preset, "data": self.train.data, "dataset_size": len(self.data),
                 "steps": self.step, "images_seen": self.step * self.train.batch_size * self.dist.world_size,
                 "train_seconds": round(self.elapsed, 1), "commit": self.commit,
                 "train_config": asdict(self.train), "world_size": self.dist.world_size,
-                "precision": "+".join(self.precision_steps()) or self.precision.precision,
-                "precision_steps": self.precision_steps(),
+                "precision": "+".join(precisions) or self.precision.precision, "precision_steps": precisions,
                 **({"init": self.init, **lineage_totals(self.step, self.elapsed, self.init)} if self.init else {})}
 
     def precision_steps(self) -> dict[str, int]:
