@@ -179,6 +179,60 @@ def test_a_flops_budget_gives_every_arm_the_same_compute_and_a_scaling_row(tmp_p
     assert "counted training FLOPs" in doc.read_text() and "training GFLOP" in doc.read_text()
 
 
+def step_plan(runs: Path, steps: int, *extra: str) -> compare.Plan:
+    """A smoke comparison of the biglearn arm for `steps` steps (no evaluation: train_arms alone)."""
+    return compare.make_plan(compare.build_parser().parse_args(
+        ["--quick", "--runs", str(runs), "--doc", str(runs / "claims.md"), "--data", str(DIGITS), "--test-data",
+         str(DIGITS), "--ood-data", str(DIGITS), "--holdout", "50", "--arms", "biglearn", "--steps", str(steps),
+         "--precision", "fp32", "--parallel", "1", "--threads", "1", *extra]))
+
+
+def test_a_larger_budget_extending_a_smaller_one_is_the_run_from_scratch(tmp_path):
+    from safetensors.torch import load_file
+
+    from train.loop import RESUME_FILE
+
+    compare.train_arms(step_plan(tmp_path / "small", 3))
+    compare.train_arms(step_plan(tmp_path / "large", 6, "--extend-from", str(tmp_path / "small")))
+    compare.train_arms(step_plan(tmp_path / "scratch", 6))
+    extended, scratch = (load_file(tmp_path / r / "biglearn" / RESUME_FILE) for r in ("large", "scratch"))
+    assert extended.keys() == scratch.keys()
+    assert all(torch.equal(extended[k], scratch[k]) for k in extended if not k.startswith("rng"))
+    assert biglearn.load(tmp_path / "small" / "biglearn" / INFERENCE_FILE).info["steps"] == 3  # the source stays
+    assert biglearn.load(tmp_path / "large" / "biglearn" / INFERENCE_FILE).info["steps"] == 6
+    steps = [json.loads(line)["step"] for line in (tmp_path / "large" / "biglearn" / "metrics.jsonl").open()]
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] > 3  # one log: the source's records, then its own
+    first = [(tmp_path / r / "biglearn" / "metrics.jsonl").open().readline() for r in ("small", "large")]
+    assert first[0] == first[1]  # the source's record itself (its wall seconds too): trained on, not trained again
+
+
+def test_an_extension_is_refused_where_it_would_not_be_that_run(tmp_path, monkeypatch):
+    import dataclasses
+
+    from train.run_lock import run_directory_lock
+
+    compare.train_arms(step_plan(tmp_path / "small", 4))
+    source = ["--extend-from", str(tmp_path / "small")]
+    with pytest.raises(compare.CompareError, match="trained 4 steps, more than this budget's 2"):
+        compare.train_arms(step_plan(tmp_path / "shorter", 2, *source))
+    with run_directory_lock(tmp_path / "small" / "biglearn"), \
+            pytest.raises(compare.CompareError, match="being trained by another process"):
+        compare.train_arms(step_plan(tmp_path / "busy", 8, *source))
+    (tmp_path / "small" / "biglearn" / "resume.safetensors").unlink()
+    with pytest.raises(compare.CompareError, match="only a run with its resume file"):
+        compare.train_arms(step_plan(tmp_path / "no-resume", 8, *source))
+    smoke = compare.REGISTRY["smoke"]
+    monkeypatch.setitem(compare.REGISTRY, "smoke",
+                        dataclasses.replace(smoke, recipe=dataclasses.replace(smoke.recipe, lr_decay=0.2)))
+    with pytest.raises(compare.CompareError, match="decays its learning rate"):
+        compare.train_arms(step_plan(tmp_path / "decay", 8, *source))
+    for extra, message in ((["--extend-from", str(tmp_path / "nowhere")], "no such folder"),
+                           (["--extend-from", str(tmp_path / "x"), "--runs", str(tmp_path / "x")], "not --runs")):
+        (tmp_path / "x").mkdir(exist_ok=True)
+        with pytest.raises(compare.CompareError, match=message):
+            step_plan(tmp_path / "y", 8, *extra)
+
+
 def test_scaling_rows_are_validated_when_read(tmp_path):
     from train.scaling import make_row, merge_rows, read_rows
 
@@ -372,6 +426,10 @@ def test_plateau_states_follow_the_measures_direction_and_tolerance():
     # FD: lower is better, 5 % of the last value
     assert state([300, 200, 197, 195], fd) == "flat" and state([300, 200, 190, 185], fd) == "still improving"
     assert state([300, 150, 155, 160], fd) == "past its best"
+    # the first half by the budget: a run trained on from a smaller budget has its snapshots dense early
+    dense = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0]
+    assert state([0.5, 0.55, 0.58, 0.6, 0.61, 0.62, 0.625], acc, dense) == "flat"  # 0.625 against 0.6 at 0.5
+    assert state([0.5, 0.55, 0.58, 0.6, 0.61, 0.62, 0.625], acc) == "still improving"  # by count: against 0.58
 
 
 def test_an_arm_that_exits_cleanly_before_its_budget_is_not_scored(tmp_path, monkeypatch):

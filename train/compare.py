@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +42,11 @@ from .eval_classifier import (
 from .evaluate import load_images, nearest_model
 from .evaluate import run as run_evaluation
 from .flops import step_flops
-from .loop import INFERENCE_FILE
+from .loop import INFERENCE_FILE, RESUME_FILE
 from .nearest import NAME as NEAREST
 from .parallel import RunFailed, train_in_parallel, trainer_command
 from .plots import titled
+from .run_lock import RunBusy, run_directory_lock
 from .scaling import make_row, merge_rows
 from .sections import RATIOS, EvalData, Sizes, eval_complete
 
@@ -86,6 +88,7 @@ class Plan:
     precision: str = "auto"
     threads: int = 0  # threads per arm (0 = cores // parallel)
     snapshots: int = 0  # inference files kept per arm over its run, for train.curve's plateau curves (0 = none)
+    extend_from: Path | None = None  # a smaller budget's runs (same preset, seed, hold-out) each arm trains on from
 
 
 class CompareError(ValueError):
@@ -150,9 +153,50 @@ def arm_finished(plan: Plan, arm: str) -> bool:
     return float(info.get("train_seconds", 0.0)) >= plan.budget_s - 1.0
 
 
+# what an arm's run at a larger budget takes over from the same arm's run at a smaller one
+EXTENDED_FILES = (RESUME_FILE, INFERENCE_FILE, "metrics.jsonl", "flops.json")
+
+
+def extend_arm(plan: Plan, arm: str) -> None:
+    """Start the arm's run from its run in `plan.extend_from` (copied, so that run and its row stay as they are),
+    to train on from its last step to this budget. With a constant learning rate (the preset's lr_decay = 0, and
+    every other schedule a function of the step alone) that is the run this budget would train from scratch (a
+    resumed run equals an uninterrupted one), so a doubled budget costs only its second half. An arm that already
+    has a run here is left alone; CompareError where the extension would not be that run."""
+    target = plan.runs / arm
+    if plan.extend_from is None or (target / RESUME_FILE).exists() or (target / INFERENCE_FILE).exists():
+        return
+    if REGISTRY[plan.preset].recipe.lr_decay > 0:
+        raise CompareError(f"--extend-from: preset {plan.preset} decays its learning rate over the run, so a longer "
+                           "budget is not the shorter run trained on; train it from scratch")
+    if not plan.budget_flops and not plan.steps:
+        raise CompareError("--extend-from needs a budget in steps or FLOPs (--budget-flops or --steps)")
+    source = plan.extend_from / arm
+    if not (source / RESUME_FILE).is_file():
+        raise CompareError(f"--extend-from: {source / RESUME_FILE} does not exist (only a run with its resume file "
+                           "can be trained on)")
+    try:
+        with run_directory_lock(source):  # not while a trainer is still writing it
+            steps = int(load_inference(source / INFERENCE_FILE)[2].get("steps", 0))
+            if steps > arm_steps(plan, arm):
+                raise CompareError(f"--extend-from: {source} has trained {steps} steps, more than this budget's "
+                                   f"{arm_steps(plan, arm)}")
+            target.mkdir(parents=True, exist_ok=True)
+            for name in EXTENDED_FILES:
+                if (source / name).is_file():
+                    shutil.copy2(source / name, target / name)
+            if (source / "snapshots").is_dir():
+                shutil.copytree(source / "snapshots", target / "snapshots", dirs_exist_ok=True)
+    except RunBusy as exc:
+        raise CompareError(f"--extend-from: {exc}") from None
+    print(f"[compare] {arm} goes on from {source} (step {steps})", file=sys.stderr, flush=True)
+
+
 def train_arms(plan: Plan) -> None:
     """Train the unfinished arms, `plan.parallel` at a time, each on cores // parallel threads; logs per arm."""
     todo = [a for a in plan.arms if a in ARMS and not arm_finished(plan, a)]
+    for arm in todo:
+        extend_arm(plan, arm)
     try:
         train_in_parallel(todo, plan.runs, lambda arm, resume: arm_command(plan, arm, resume), plan.parallel,
                           "compare", plan.threads)
@@ -264,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshots", type=int, default=0,
                    help="with --budget-flops or --steps: keep about this many inference files per arm over its run "
                         "(RUNS/ARM/snapshots) for the plateau curves of `python -m train.curve`")
+    p.add_argument("--extend-from", type=Path, default=None, metavar="RUNS",
+                   help="train each arm on from the same arm's run in RUNS (a smaller --budget-flops or --steps of "
+                        "the same preset, seed and hold-out, with its resume file) instead of from scratch: with the "
+                        "presets' constant learning rate that is the same run, for the cost of the difference")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
     p.add_argument("--preset", default="mnist-cpu", help="model widths shared by every arm")
     p.add_argument("--seed", type=int, default=0)
@@ -294,6 +342,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise CompareError("--parallel must be >= 1")
     if args.threads < 0 or args.snapshots < 0:
         raise CompareError("--threads and --snapshots must be >= 0")
+    if args.extend_from is not None and not args.extend_from.is_dir():
+        raise CompareError(f"--extend-from: no such folder: {args.extend_from}")
+    if args.extend_from is not None and args.extend_from.resolve() == args.runs.resolve():
+        raise CompareError("--extend-from must be another budget's runs, not --runs itself")
     for path in (args.data, args.test_data, args.ood_data):
         if path not in TORCHVISION_SETS and not Path(path).is_file():
             raise CompareError(f"data file not found: {path}")
@@ -309,7 +361,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
                 runs=args.runs, doc=args.doc, preset="smoke" if args.quick else args.preset, budget_s=budget,
                 steps=steps, budget_flops=args.budget_flops, holdout=args.holdout, parallel=args.parallel,
                 seed=args.seed, sizes=sizes, gap_images=32 if args.quick else GAP_IMAGES, arms=arms,
-                precision=args.precision, threads=args.threads, snapshots=args.snapshots)
+                precision=args.precision, threads=args.threads, snapshots=args.snapshots,
+                extend_from=args.extend_from)
 
 
 def run(argv: list[str] | None = None) -> dict:

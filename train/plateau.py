@@ -85,14 +85,17 @@ def read_curves(curves: Path) -> dict[tuple[str, float, str], list[Curve]]:
     return found
 
 
-def state(values: list[float], measure: Measure) -> str:
-    """flat, still improving or past its best (see the module), from a measure's values at the snapshots."""
+def state(values: list[float], measure: Measure, fractions: list[float] | None = None) -> str:
+    """flat, still improving or past its best (see the module), from a measure's values at the snapshots, taken at
+    `fractions` of the budget (default: evenly spaced, the last at 1). The first half is by the budget, not by the
+    count of snapshots: a run trained on from a smaller budget's run has that run's denser snapshots early."""
     sign = 1.0 if measure.higher_is_better else -1.0
     tol = measure.tolerance * (abs(values[-1]) if measure.relative else 1.0)
     last = sign * values[-1]
     if max(sign * v for v in values) - last > tol:
         return "past its best"
-    first_half = values[:max(1, len(values) // 2)]
+    at = fractions or [(i + 1) / len(values) for i in range(len(values))]
+    first_half = [v for v, x in zip(values, at, strict=True) if x <= 0.5 + 1e-9] or values[:1]
     return "still improving" if last - max(sign * v for v in first_half) > tol else "flat"
 
 
@@ -114,7 +117,10 @@ def figure(group: dict[str, list[Curve]], title: str, out: Path, arms: list[str]
             for c in runs:
                 for x, v in zip(c.fractions, c.values[name], strict=True):
                     at.setdefault(round(x, 2), []).append(v)
-            xs = sorted(at)
+            # where the seeds' snapshots differ (a run trained on from a smaller budget's has more), the points all
+            # of them have: a mean over fewer seeds would zigzag
+            shared = [x for x in sorted(at) if len(at[x]) == len(runs)]
+            xs = shared if len(shared) > 1 else sorted(at)
             mean = [statistics.fmean(at[x]) for x in xs]
             std = [statistics.stdev(at[x]) if len(at[x]) > 1 else 0.0 for x in xs]
             color = f"C{arms.index(arm)}"  # one colour an arm in every panel, as in the figures against compute
@@ -163,7 +169,7 @@ def section(curves: Path, doc_dir: Path) -> list[str]:
                 if not runs:
                     continue
                 last = [c.values[measure_name][-1] for c in runs]
-                states = [state(c.values[measure_name], measure) for c in runs]
+                states = [state(c.values[measure_name], measure, c.fractions) for c in runs]
                 improving += states.count("still improving")
                 links = ", ".join(f"[s{c.seed} {s}]({link(c.figure, doc_dir)})" for c, s in zip(runs, states,
                                                                                                 strict=True))
