@@ -29,28 +29,56 @@ landed() {  # STAGE ARMS: every arm's plateau curve is in the tree, so the stage
   for arm in ${2//,/ }; do [[ -d docs/claims/curves/$1/$arm ]] || return 1; done
 }
 
-stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other arms at the same budget and seed
+finished() {  # ARM_DIR: the arm's last run ended at its budget (not stopped by a signal)
+  [[ $(grep -o '"stopped_by": "[a-z]*"' "$1/train.log" 2>/dev/null | tail -n 1) == '"stopped_by": "steps"' ]]
+}
+
+carry_arm() {  # ARM_DIR CARRY_DIR [resume]: an arm's inference file, logs and snapshots (and its resume file)
+  mkdir -p "$2"
+  cp "$1"/{model.safetensors,metrics.jsonl,flops.json} "$2/" 2>/dev/null || true
+  # the snapshots so far (1.2 MB each for mnist-small): the arm's plateau curve is scored from them at the end
+  [[ -d $1/snapshots ]] && rm -rf "$2/snapshots" && cp -r "$1/snapshots" "$2/"
+  [[ ${3:-} == resume && -f $1/resume.safetensors ]] && cp "$1/resume.safetensors" "$2/"
+  return 0
+}
+
+# PRESET BUDGET SEED ARMS [TAG] [FROM]: TAG names a second stage of other arms at the same budget and seed; FROM, a
+# smaller budget of the same seed whose runs the arms train on from (train.compare --extend-from) once they have
+# finished there, or from scratch where that stage landed without them
+stage() {
   local name="$1-$2-s$3${5:+-$5}"
   local out="$runs/$name" carry="docs/claims/carry/$name"
+  local source=${6:+$runs/$1-$6-s$3}  # the smaller budget's runs this stage trains on from
   if [[ $mode == keep ]]; then
-    [[ -d $out && ! -f $out/done ]] || return 0
+    [[ ! -f $out/done ]] && ! landed "$name" "$4" || return 0
+    if [[ ! -d $out && -n $source ]]; then  # not started: carry what it would start from (its source's state)
+      for arm in ${4//,/ }; do
+        finished "$source/$arm" && [[ -f $source/$arm/resume.safetensors ]] && carry_arm "$source/$arm" "$carry/$arm" resume
+      done
+      return 0
+    fi
+    [[ -d $out ]] || return 0
     for arm in "$out"/*/; do
       arm=$(basename "$arm")
       [[ -f $out/$arm/model.safetensors ]] || continue
-      mkdir -p "$carry/$arm"
-      cp "$out/$arm"/{model.safetensors,metrics.jsonl,flops.json} "$carry/$arm/" 2>/dev/null || true
-      # the snapshots so far (1.2 MB each for mnist-small): the arm's plateau curve is scored from them at the end
-      [[ -d $out/$arm/snapshots ]] && rm -rf "$carry/$arm/snapshots" && cp -r "$out/$arm/snapshots" "$carry/$arm/"
       # a finished arm needs no resume file (5 MB): only its inference file (one stopped by a signal does)
-      if ! grep -q '"stopped_by": "steps"' "$out/$arm/train.log" 2>/dev/null && [[ -f $out/$arm/resume.safetensors ]]; then
-        cp "$out/$arm/resume.safetensors" "$carry/$arm/"
-      fi
+      carry_arm "$out/$arm" "$carry/$arm" "$(finished "$out/$arm" || echo resume)"
     done
     return 0
   fi
   [[ -f $out/done ]] && return 0
   landed "$name" "$4" && return 0
   [[ -f $runs/stop ]] && return 0
+  local extend=()
+  if [[ -n $source && ! -d $out && ! -d $carry ]]; then
+    local ready=1 arm
+    for arm in ${4//,/ }; do finished "$source/$arm" && [[ -f $source/$arm/resume.safetensors ]] || ready=0; done
+    if ((ready)); then
+      extend=(--extend-from "$source")
+    elif [[ ! -f $source/done ]] && ! landed "$(basename "$source")" "$4"; then
+      return 0  # its source is still training (another lane): come back to it
+    fi  # else the source landed without its resume files (its run folder lost): from scratch
+  fi
   local lock; mkdir -p "$runs"
   exec {lock}>"$runs/$name.lock"
   flock -n "$lock" || { exec {lock}>&-; return 0; }  # another lane is running it
@@ -62,7 +90,7 @@ stage() {  # PRESET BUDGET SEED ARMS [TAG]: TAG names a second stage of other ar
   fi
   echo "[study] $(date -u +%H:%M) $name: $4"
   python -m train.compare --preset "$1" --budget-flops "$2" --seed "$3" --arms "$4" --parallel "$parallel" --threads 1 \
-    --snapshots 8 --runs "$out" --doc "$out/claims.md" "${data[@]}"
+    --snapshots 8 --runs "$out" --doc "$out/claims.md" "${data[@]}" ${extend[@]+"${extend[@]}"}
   flock "$runs/scaling-json.lock" python - "$out/claims/scaling.json" "$runs" <<'PY'
 import json
 import sys
@@ -89,6 +117,10 @@ PY
 for seed in 0 1 2; do stage mnist-small 2.15e13 $seed $all; done
 for seed in 0 1 2; do stage mnist-small 5.4e12 $seed $all; done
 for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $core; done
+# big learning had not reached its plateau at 8.6e13 (its FD still falling over the second half; the other arms had):
+# it trains on, each seed from its 8.6e13 run (the presets' learning rate is constant: the same run as from scratch)
+for seed in 1 2 0; do stage mnist-small 1.7e14 $seed biglearn "" 8.6e13; done
+for seed in 1 2 0; do stage mnist-small 3.4e14 $seed biglearn "" 1.7e14; done
 for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $side side; done
 stage mnist-cpu 2.15e13 0 $all
 stage mnist-cpu 8.6e13 0 $core
