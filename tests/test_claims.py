@@ -413,6 +413,33 @@ def test_the_scaling_page_judges_each_arms_plateau_on_its_own_measures(tmp_path)
     mae = [line for line in lines if line.startswith("| mae |")]
     assert len(mae) == 1 and "[s0 past its best]" in mae[0]
     assert lines.index("### mnist-small at 4e+13 FLOPs") < lines.index(mae[0])
+    assert plateau.largest_budgets(Path(os.path.relpath(curves))) == {
+        ("mnist-small", "biglearn"): (1e13, True), ("mnist-small", "joint"): (1e13, False),
+        ("mnist-small", "mae"): (4e13, True)}  # past its best is no longer improving: its plateau
+
+
+def test_the_page_at_convergence_takes_each_arm_at_its_largest_budget_and_says_what_is_provisional():
+    from train import scaling
+
+    rows = scaling_rows({("biglearn", 1e13): [0.60, 0.62], ("biglearn", 1e14): [0.80, 0.82],
+                         ("mae", 1e13): [0.85, 0.86], ("biglearn-no-comm", 1e13): [0.60, 0.60]})
+    largest = {("mnist-small", "biglearn"): (1e14, False), ("mnist-small", "mae"): (1e13, True),
+               ("mnist-small", "biglearn-no-comm"): (1e13, True)}
+    text = "\n".join(scaling.convergence(rows, largest))
+    assert text.startswith("## At convergence") and "### mnist-small at convergence" in text
+    assert "| biglearn | 1e+14 | **no** | 2 | 10 | 0.810 ± 0.014 |" in text
+    assert "| mae | 1e+13 | yes | 2 | 10 | 0.855 ± 0.007 |" in text
+    assert "Noise: 0.028, twice the largest std over seeds of the rows below." in text
+    assert "**Provisional**: still improving at its largest budget: biglearn;" in text
+    # no communication claim across budgets: the ablation is at 1e13, big learning at 1e14
+    assert "Not here: biglearn-no-comm" in text and "| biglearn-no-comm |" not in text
+    assert "communication" not in text
+    # one seed each: the noise of the nearest seeded budget (1e13's spread, 0.014 x 2)
+    one = [r for r in rows if r["seed"] == 0 or r["budget_flops"] == 1e13]
+    text = "\n".join(scaling.convergence(one, {**largest, ("mnist-small", "mae"): (1e14, True)}))
+    assert "| mae |" not in text  # no mae row at 1e14: nothing to show for it
+    assert "Noise: 0.028, the seeds' spread at 1e+13 FLOPs." in text
+    assert scaling.convergence(rows, {}) == []
 
 
 def test_plateau_states_follow_the_measures_direction_and_tolerance():

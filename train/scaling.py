@@ -208,8 +208,66 @@ def figure(rows: list[dict[str, Any]], path: tuple[str, ...], label: str, out: P
     plt.close(fig)
 
 
+def measure_cells(group: list[dict[str, Any]]) -> list[str]:
+    """Each claim measure of one arm's rows: the mean over its seeds, +- their std where there are several."""
+    cells = []
+    for _, path, _, _ in MEASURES:
+        values = [v for r in group if (v := measure(r["metrics"], path)) is not None]
+        cells.append("–" if not values else f"{statistics.fmean(values):.3f}"
+                     + (f" ± {spread(values):.3f}" if len(values) > 1 else ""))
+    return cells
+
+
+def convergence(rows: list[dict[str, Any]], largest: dict[tuple[str, str], tuple[float, bool]]) -> list[str]:
+    """The section at convergence: per preset, every arm at its largest budget (plateau.largest_budgets), whether its
+    validation curves reached their plateau there, its seeds' test metrics and the claims' verdicts between them, the
+    noise their seeds' spread; an arm still improving there makes the verdicts provisional."""
+    groups = grouped(rows)
+    noises = budget_noises(groups)
+    lines: list[str] = []
+    for preset in sorted({p for p, _ in largest}):
+        chosen = {arm: (budget, reached, group) for (p, arm), (budget, reached) in sorted(largest.items())
+                  if p == preset and (group := groups.get((preset, budget), {}).get(arm))}
+        # big learning's variants (incomplete data, no communication) are judged against big learning itself: only
+        # at its budget, never across budgets
+        unequal = sorted(arm for arm in chosen if arm.startswith("biglearn-") and "biglearn" in chosen
+                         and chosen[arm][0] != chosen["biglearn"][0])
+        chosen = {arm: value for arm, value in chosen.items() if arm not in unequal}
+        if not chosen:
+            continue
+        arms = {arm: group for arm, (_, _, group) in chosen.items()}
+        own = seed_noise(arms)
+        # one seed says nothing of its spread: then the noise the largest of these budgets takes (budget_noises)
+        noise, source = (max(claims.NOISE, own), "twice the largest std over seeds of the rows below") \
+            if own is not None else noises[(preset, max(budget for budget, _, _ in chosen.values()))]
+        rules, noise = budget_verdicts(arms, noise)
+        short = sorted(arm for arm, (_, reached, _) in chosen.items() if not reached)
+        lines += [f"### {preset} at convergence", "",
+                  "Each arm at the largest budget it was trained for, scored on the test set, and whether its "
+                  "validation curves reached their plateau there (see the plateau curves below). The arms' compute "
+                  f"may differ (equal compute is the per-budget sections' comparison). Noise: {noise:.3f}, {source}.",
+                  ""]
+        if unequal:
+            lines += [f"Not here: {', '.join(unequal)}, trained to smaller budgets than big learning (up to "
+                      + ", ".join(f"{largest[(preset, arm)][0]:.3g}" for arm in unequal) + " FLOPs); the claims that "
+                      "compare them with it are in the per-budget sections.", ""]
+        if short:
+            lines += [f"**Provisional**: still improving at its largest budget: {', '.join(short)}; the verdicts "
+                      "that involve it may change with more compute.", ""]
+        lines += ["| claim | measured | verdict |", "| --- | --- | --- |",
+                  *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], "",
+                  "| arm | FLOPs | plateau reached | seeds | steps | "
+                  + " | ".join(label for _, _, label, _ in MEASURES) + " |",
+                  "| --- | ---: | --- | ---: | ---: |" + " ---: |" * len(MEASURES)]
+        lines += [f"| {arm} | {budget:.3g} | {'yes' if reached else '**no**'} | {len(group)} | {group[0]['steps']} | "
+                  + " | ".join(measure_cells(group)) + " |" for arm, (budget, reached, group) in chosen.items()]
+        lines.append("")
+    return ["## At convergence", "", *lines] if lines else []
+
+
 def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
-           plateaus: list[str] | None = None) -> str:
+           plateaus: list[str] | None = None,
+           largest: dict[tuple[str, str], tuple[float, bool]] | None = None) -> str:
     """The page: how it was made, per claim where it holds, per (preset, budget) the verdicts and the table."""
     lines = ["# The claims across compute", "", "Made from `docs/claims/scaling.json` by:", "", "```bash", command,
              "```", ""]
@@ -229,16 +287,11 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
                      + " | ".join(label for _, _, label, _ in MEASURES) + " |",
                      "| --- | ---: | ---: | ---: | --- |" + " ---: |" * len(MEASURES)]
         for arm, group in sorted(arms.items()):
-            cells = []
-            for _, path, _, _ in MEASURES:
-                values = [v for r in group if (v := measure(r["metrics"], path)) is not None]
-                cells.append("–" if not values else f"{statistics.fmean(values):.3f}"
-                             + (f" ± {spread(values):.3f}" if len(values) > 1 else ""))
             sections.append(f"| {arm} | {group[0]['steps']} | {group[0]['images']} | "
                             f"{statistics.fmean(r['train_s'] for r in group):.0f} | "
                             + ", ".join(f"{r['precision']} (s{r['seed']})" if len(group) > 1 else r["precision"]
                                         for r in sorted(group, key=lambda r: r["seed"])) + " | "
-                            + " | ".join(cells) + " |")
+                            + " | ".join(measure_cells(group)) + " |")
         sections.append("")
     lines += ["## Where each claim holds", ""]
     for preset, per_budget in sorted(by_preset.items()):
@@ -248,6 +301,7 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
                   "| --- |" + " --- |" * len(budgets) + " --- |",
                   *[f"| {c} | " + " | ".join(per_budget[b].get(c, "not measured") for b in budgets) + f" | {v} |"
                     for c, v in summary(per_budget).items()], ""]
+    lines += convergence(rows, largest or {})
     lines += ["## Against compute", ""] + [f"![{name}]({file})" for name, file in figures.items()] + [""]
     lines += plateaus or []
     return "\n".join(lines + ["## Per budget", "", *sections])
@@ -273,8 +327,11 @@ def main(argv: list[str] | None = None) -> int:
             figure(rows, path, label, target)
             files[name] = target.name
         command = "python -m train.scaling " + " ".join(argv if argv is not None else sys.argv[1:])
-        plateaus = plateau.section(args.curves, args.doc.parent.resolve()) if args.curves.is_dir() else []
-        args.doc.write_text(render(rows, files, command.strip(), plateaus))
+        plateaus, largest = [], {}
+        if args.curves.is_dir():
+            plateaus = plateau.section(args.curves, args.doc.parent.resolve())
+            largest = plateau.largest_budgets(args.curves)
+        args.doc.write_text(render(rows, files, command.strip(), plateaus, largest))
         print(f"wrote {args.doc} and {len(files)} figures", file=sys.stderr)
 
     return run_main(run, argv)
