@@ -192,9 +192,10 @@ def test_a_larger_budget_extending_a_smaller_one_is_the_run_from_scratch(tmp_pat
 
     from train.loop import RESUME_FILE
 
-    compare.train_arms(step_plan(tmp_path / "small", 3))
-    compare.train_arms(step_plan(tmp_path / "large", 6, "--extend-from", str(tmp_path / "small")))
-    compare.train_arms(step_plan(tmp_path / "scratch", 6))
+    # snapshots at other steps in each (every step, every 3rd, every 2nd): saving does not move the run
+    compare.train_arms(step_plan(tmp_path / "small", 3, "--snapshots", "3"))
+    compare.train_arms(step_plan(tmp_path / "large", 6, "--snapshots", "2", "--extend-from", str(tmp_path / "small")))
+    compare.train_arms(step_plan(tmp_path / "scratch", 6, "--snapshots", "3"))
     extended, scratch = (load_file(tmp_path / r / "biglearn" / RESUME_FILE) for r in ("large", "scratch"))
     assert extended.keys() == scratch.keys()
     assert all(torch.equal(extended[k], scratch[k]) for k in extended if not k.startswith("rng"))
@@ -204,6 +205,8 @@ def test_a_larger_budget_extending_a_smaller_one_is_the_run_from_scratch(tmp_pat
     assert steps == sorted(steps) and steps[0] == 1 and steps[-1] > 3  # one log: the source's records, then its own
     first = [(tmp_path / r / "biglearn" / "metrics.jsonl").open().readline() for r in ("small", "large")]
     assert first[0] == first[1]  # the source's record itself (its wall seconds too): trained on, not trained again
+    kept = sorted(p.name for p in (tmp_path / "large" / "biglearn" / "snapshots").iterdir())
+    assert kept == [f"model_{k:07d}.safetensors" for k in (1, 2, 3, 6)]  # the source's snapshots, then its own
 
 
 def test_an_extension_is_refused_where_it_would_not_be_that_run(tmp_path, monkeypatch):
