@@ -297,7 +297,8 @@ class TestTransplant:
 
 class TestModel:
     @pytest.fixture(scope="class")
-    def ckpt(self, tmp_path_factory):
+    @classmethod
+    def ckpt(cls, tmp_path_factory):
         return save_tiny(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", info={"preset": "tiny", "steps": 3})
 
     def test_slot_is_lazy_and_swaps(self, ckpt):
