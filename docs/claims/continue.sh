@@ -51,18 +51,13 @@ stage() {
   local source=${6:+$runs/$1-$6-s$3}  # the smaller budget's runs this stage trains on from
   if [[ $mode == keep ]]; then
     [[ ! -f $out/done ]] && ! landed "$name" "$4" || return 0
-    if [[ ! -d $out && -n $source ]]; then  # not started: carry what it would start from (its source's state)
-      for arm in ${4//,/ }; do
-        finished "$source/$arm" && [[ -f $source/$arm/resume.safetensors ]] && carry_arm "$source/$arm" "$carry/$arm" resume
-      done
-      return 0
-    fi
-    [[ -d $out ]] || return 0
-    for arm in "$out"/*/; do
-      arm=$(basename "$arm")
-      [[ -f $out/$arm/model.safetensors ]] || continue
-      # a finished arm needs no resume file (5 MB): only its inference file (one stopped by a signal does)
-      carry_arm "$out/$arm" "$carry/$arm" "$(finished "$out/$arm" || echo resume)"
+    for arm in ${4//,/ }; do
+      if [[ -f $out/$arm/model.safetensors ]]; then
+        # a finished arm needs no resume file (5 MB): only its inference file (one stopped by a signal does)
+        carry_arm "$out/$arm" "$carry/$arm" "$(finished "$out/$arm" || echo resume)"
+      elif [[ -n $source ]] && finished "$source/$arm" && [[ -f $source/$arm/resume.safetensors ]]; then
+        carry_arm "$source/$arm" "$carry/$arm" resume  # not started here: the state it will go on from
+      fi
     done
     return 0
   fi
