@@ -177,10 +177,10 @@ def extend_arm(plan: Plan, arm: str) -> None:
                            "can be trained on)")
     try:
         with run_directory_lock(source):  # not while a trainer is still writing it
-            steps = int(load_inference(source / INFERENCE_FILE)[2].get("steps", 0))
-            if steps > arm_steps(plan, arm):
+            steps, budget = int(load_inference(source / INFERENCE_FILE)[2].get("steps", 0)), arm_steps(plan, arm)
+            if steps > budget:
                 raise CompareError(f"--extend-from: {source} has trained {steps} steps, more than this budget's "
-                                   f"{arm_steps(plan, arm)}")
+                                   f"{budget}")
             target.mkdir(parents=True, exist_ok=True)
             for name in EXTENDED_FILES:
                 if (source / name).is_file():
