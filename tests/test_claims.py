@@ -378,7 +378,7 @@ def test_a_budget_with_one_seed_takes_the_noise_of_the_nearest_seeded_budget():
     assert alone[("mnist-small", 8e13)] == (0.01, "the fixed floor: no seeds to measure the spread")
 
 
-def test_the_scaling_page_judges_each_arms_plateau_on_its_own_measures(tmp_path):
+def test_the_scaling_page_judges_each_arms_plateau_on_its_own_measures(tmp_path, capsys):
     """Curves as continue.sh leaves them (STAGE/ARM/curve.png, a metrics.json per scored snapshot, the final model
     a step after the last snapshot): per budget a figure and, per arm and measure, the last point over seeds and
     each seed's verdict; the joint GAN is judged by its FD (lower is better), not by completion."""
@@ -419,6 +419,16 @@ def test_the_scaling_page_judges_each_arms_plateau_on_its_own_measures(tmp_path)
     assert plateau.largest_budgets(Path(os.path.relpath(curves))) == {
         ("mnist-small", "biglearn"): (1e13, True), ("mnist-small", "joint"): (1e13, False),
         ("mnist-small", "mae"): (4e13, True)}  # past its best is no longer improving: its plateau
+    # what a larger budget trains on: the arms still improving in some seed, once every arm has its seeds there
+    rel = Path(os.path.relpath(curves))
+    assert plateau.improving_arms(rel, "mnist-small", 1e13, ["biglearn", "joint"], seeds=2) == ["joint"]
+    assert plateau.improving_arms(rel, "mnist-small", 1e13, ["biglearn", "joint"], seeds=3) is None
+    assert plateau.improving_arms(rel, "mnist-small", 4e13, ["mae"], seeds=1) == []
+    assert plateau.main(["mnist-small", "1e13", "biglearn,joint", "--seeds", "2", "--curves", str(rel)]) == 0
+    assert plateau.main(["mnist-small", "4e13", "mae,joint", "--seeds", "1", "--curves", str(rel)]) == 3
+    assert plateau.main(["mnist-small", "1e13", "joint", "--curves", str(tmp_path / "none")]) == 2
+    out = capsys.readouterr()
+    assert out.out == "joint\n" and "undecided" in out.err and "is not a folder" in out.err
 
 
 def test_the_page_at_convergence_takes_each_arm_at_its_largest_budget_and_says_what_is_provisional():

@@ -11,12 +11,16 @@ any seed is still improving. One figure per preset and budget shows the curves.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from biglearn.cli import run_main
 
 from . import curve
 
@@ -116,6 +120,18 @@ def largest_budgets(curves: Path) -> dict[tuple[str, str], tuple[float, bool]]:
     return out
 
 
+def improving_arms(curves: Path, preset: str, budget: float, arms: list[str], seeds: int) -> list[str] | None:
+    """Those of `arms` still improving at (preset, budget) in some seed's curve, which a larger budget should train
+    on; None (undecided) while any of them has the curves of fewer than `seeds` seeds there."""
+    if not curves.is_dir():
+        raise ValueError(f"{curves} is not a folder of plateau curves (continue.sh writes CURVES/STAGE/ARM)")
+    found = read_curves(curves)
+    groups = [found.get((preset, budget, arm), []) for arm in arms]
+    if any(len({c.seed for c in group}) < seeds for group in groups):
+        return None
+    return [arm for arm, group in zip(arms, groups, strict=True) if still_improving(group)]
+
+
 def figure(group: dict[str, list[Curve]], title: str, out: Path, arms: list[str]) -> None:
     """The curves of one preset and budget: a panel per measure, a line per arm (mean over seeds, +- std band),
     against the fraction of the budget trained; `arms`: every arm of the study, in the order that gives colours."""
@@ -201,3 +217,34 @@ def link(path: Path, doc_dir: Path) -> str:
     """`path` relative to the page's folder where it lies below it, else as given."""
     resolved = path.resolve()
     return str(resolved.relative_to(doc_dir)) if resolved.is_relative_to(doc_dir) else str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m train.plateau PRESET BUDGET ARMS`: print those of ARMS (comma-separated; maybe none) still improving
+    at BUDGET in some seed, for docs/claims/continue.sh to train on; exit status 3 while fewer seeds have landed."""
+    undecided: list[str] = []
+
+    def run(argv: list[str] | None) -> None:
+        p = argparse.ArgumentParser(prog="python -m train.plateau", description=main.__doc__.splitlines()[0])
+        p.add_argument("preset")
+        p.add_argument("budget", type=float, help="the budget in counted training FLOPs, as the stage names it")
+        p.add_argument("arms", help="comma-separated arms")
+        p.add_argument("--seeds", type=int, default=3, help="seeds whose curves decide (default 3)")
+        p.add_argument("--curves", type=Path, default=Path("docs/claims/curves"),
+                       help="the plateau curves (CURVES/STAGE/ARM/NAME/metrics.json)")
+        args = p.parse_args(argv)
+        if args.seeds < 1:
+            raise ValueError(f"--seeds must be at least 1, not {args.seeds}")
+        arms = improving_arms(args.curves, args.preset, args.budget, args.arms.split(","), args.seeds)
+        if arms is None:
+            undecided.append(f"undecided: not every arm has {args.seeds} seeds' curves at {args.budget:g} FLOPs yet")
+            print(undecided[-1], file=sys.stderr)
+        else:
+            print(",".join(arms))
+
+    status = run_main(run, argv)
+    return 3 if undecided and status == 0 else status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
