@@ -82,6 +82,7 @@ MEASURES = (("vote_acc@0.5", ("complete", "random", "vote_acc@0.5"), "completion
             ("nll@0.5", ("complete", "random", "nll@0.5"), "NLL of the true label at r = 0.5", False),
             ("joint_fd", ("joint", "fd"), "joint FD (generation from nothing)", False),
             ("classifier", ("classify", "acc@1.0"), "own classifier, whole digits", True))
+NOISE_PATHS = {"vote acc@0.5": MEASURES[0][1], "acc@0.5": MEASURES[1][1], "own classifier": MEASURES[4][1]}
 
 
 def measure(metrics: dict[str, Any], path: tuple[str, ...]) -> float | None:
@@ -114,40 +115,52 @@ def grouped(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, lis
     return out
 
 
-def seed_noise(arms: dict[str, list[dict[str, Any]]]) -> float | None:
-    """Twice the largest standard deviation over seeds of vote acc@0.5 or the own classifier at one budget; None
-    where no arm has two seeds."""
-    stds = [spread(vals) for group in arms.values() for path in (MEASURES[0][1], MEASURES[4][1])
-            if len(vals := [v for r in group if (v := measure(r["metrics"], path)) is not None]) > 1]
-    return 2 * max(stds) if stds else None
+def noise_value(metrics: dict[str, Any], name: str) -> float | None:
+    """One seed's value of a noise measure (claims.NOISE_MEASURES): a MEASURES column, or the train-test gap."""
+    if name == "gap":
+        return claims.gap_at(metrics)
+    return measure(metrics, NOISE_PATHS[name])
+
+
+def seed_noise(arms: dict[str, list[dict[str, Any]]]) -> dict[str, float] | None:
+    """Per noise measure, twice the largest standard deviation over seeds among the arms at one budget (at least
+    claims.NOISE); None where no arm has two seeds."""
+    if all(len(group) < 2 for group in arms.values()):
+        return None
+    out = {}
+    for name in claims.NOISE_MEASURES:
+        stds = [spread(vals) for group in arms.values()
+                if len(vals := [v for r in group if (v := noise_value(r["metrics"], name)) is not None]) > 1]
+        out[name] = max(claims.NOISE, 2 * max(stds)) if stds else claims.NOISE
+    return out
 
 
 def budget_noises(groups: dict[tuple[str, float], dict[str, list[dict[str, Any]]]]
-                  ) -> dict[tuple[str, float], tuple[float, str]]:
+                  ) -> dict[tuple[str, float], tuple[dict[str, float], str]]:
     """Per (preset, budget) the noise its verdicts take and where it comes from: its seeds' spread; where it has one
     seed, the spread at the nearest budget (in log FLOPs) of the same preset that has seeds, because one seed says
     nothing of its spread and the fixed floor alone would call seed luck a result; never below claims.NOISE."""
     own = {key: seed_noise(arms) for key, arms in groups.items()}
-    out: dict[tuple[str, float], tuple[float, str]] = {}
+    out: dict[tuple[str, float], tuple[dict[str, float], str]] = {}
     for (preset, budget), noise in own.items():
-        seeded = [b for (p, b), n in own.items() if p == preset and n is not None]
+        seeded = {b: n for (p, b), n in own.items() if p == preset and n is not None}
         if noise is not None:
-            out[(preset, budget)] = (max(claims.NOISE, noise), "the seeds' spread")
+            out[(preset, budget)] = (noise, "the seeds' spread")
         elif seeded:
             near = min(seeded, key=lambda b: abs(math.log(b / budget)))
-            out[(preset, budget)] = (max(claims.NOISE, own[(preset, near)] or 0.0),
-                                     f"the seeds' spread at {near:.3g} FLOPs")
+            out[(preset, budget)] = (seeded[near], f"the seeds' spread at {near:.3g} FLOPs")
         else:
-            out[(preset, budget)] = (claims.NOISE, "the fixed floor: no seeds to measure the spread")
+            out[(preset, budget)] = ({name: claims.NOISE for name in claims.NOISE_MEASURES},
+                                     "the fixed floor: no seeds to measure the spread")
     return out
 
 
-def budget_verdicts(arms: dict[str, list[dict[str, Any]]], noise: float | None = None
-                    ) -> tuple[list[tuple[str, str, str, str]], float]:
+def budget_verdicts(arms: dict[str, list[dict[str, Any]]], noise: dict[str, float] | None = None
+                    ) -> tuple[list[tuple[str, str, str, str]], dict[str, float]]:
     """The claims' verdicts at one budget on the seed means; `noise` from budget_noises, by default this budget's
-    own seeds' spread (at least claims.NOISE)."""
+    own seeds' spread (the fixed floor without seeds)."""
     if noise is None:
-        noise = max(claims.NOISE, seed_noise(arms) or 0.0)
+        noise = seed_noise(arms) or {name: claims.NOISE for name in claims.NOISE_MEASURES}
     res = {arm: {**mean_metrics([r["metrics"] for r in group]), "checkpoint_info": {}} for arm, group in arms.items()}
     return claims.verdicts(res, noise=noise), noise
 
@@ -238,14 +251,15 @@ def convergence(rows: list[dict[str, Any]], largest: dict[tuple[str, str], tuple
         arms = {arm: group for arm, (_, _, group) in chosen.items()}
         own = seed_noise(arms)
         # one seed says nothing of its spread: then the noise the largest of these budgets takes (budget_noises)
-        noise, source = (max(claims.NOISE, own), "twice the largest std over seeds of the rows below") \
+        noise, source = (own, "for each, twice the largest std over seeds of the rows below") \
             if own is not None else noises[(preset, max(budget for budget, _, _ in chosen.values()))]
         rules, noise = budget_verdicts(arms, noise)
         short = sorted(arm for arm, (_, reached, _) in chosen.items() if not reached)
         lines += [f"### {preset} at convergence", "",
                   "Each arm at the largest budget it was trained for, scored on the test set, and whether its "
                   "validation curves reached their plateau there (see the plateau curves below). The arms' compute "
-                  f"may differ (equal compute is the per-budget sections' comparison). Noise: {noise:.3f}, {source}.",
+                  "may differ (equal compute is the per-budget sections' comparison). Noise: "
+                  f"{claims.noise_text(noise)}; {source}.",
                   ""]
         if unequal:
             lines += [f"Not here: {', '.join(unequal)}, trained to smaller budgets than big learning (up to "
@@ -279,8 +293,8 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
         rules, noise = budget_verdicts(arms, noises[(preset, budget)][0])
         by_preset.setdefault(preset, {})[budget] = {c: v.split(" (")[0] for c, _, _, v in rules}
         seeds = max(len(g) for g in arms.values())
-        sections += [f"### {preset} at {budget:.3g} FLOPs ({seeds} seed(s); noise {noise:.3f}: "
-                     f"{noises[(preset, budget)][1]})", "",
+        sections += [f"### {preset} at {budget:.3g} FLOPs ({seeds} seed(s))", "",
+                     f"Noise ({noises[(preset, budget)][1]}): {claims.noise_text(noise)}.", "",
                      "| claim | measured | verdict |", "| --- | --- | --- |",
                      *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], "",
                      "| arm | steps | images | train s | precision | "
@@ -304,7 +318,10 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
     lines += convergence(rows, largest or {})
     lines += ["## Against compute", ""] + [f"![{name}]({file})" for name, file in figures.items()] + [""]
     lines += plateaus or []
-    return "\n".join(lines + ["## Per budget", "", *sections])
+    lines += ["## Per budget", "", "Each verdict is unclear where its difference is within the noise of its measure: "
+              "twice the largest standard deviation over seeds of that measure among the arms at the budget, at least "
+              f"{claims.NOISE}.", ""]
+    return "\n".join(lines + sections)
 
 
 def main(argv: list[str] | None = None) -> int:
