@@ -17,6 +17,11 @@ NOISE = 0.01
 NOISE_MEASURES = ("vote acc@0.5", "acc@0.5", "own classifier", "gap")
 
 
+def fixed_noise() -> dict[str, float]:
+    """The floor, NOISE, for every one of NOISE_MEASURES: the noise where no seeds measure a spread."""
+    return dict.fromkeys(NOISE_MEASURES, NOISE)
+
+
 def _get(result: dict, *keys: str) -> Any:
     for k in keys:
         if not isinstance(result, dict) or k not in result:

@@ -150,8 +150,7 @@ def budget_noises(groups: dict[tuple[str, float], dict[str, list[dict[str, Any]]
             near = min(seeded, key=lambda b: abs(math.log(b / budget)))
             out[(preset, budget)] = (seeded[near], f"the seeds' spread at {near:.3g} FLOPs")
         else:
-            out[(preset, budget)] = ({name: claims.NOISE for name in claims.NOISE_MEASURES},
-                                     "the fixed floor: no seeds to measure the spread")
+            out[(preset, budget)] = (claims.fixed_noise(), "the fixed floor: no seeds to measure the spread")
     return out
 
 
@@ -160,7 +159,7 @@ def budget_verdicts(arms: dict[str, list[dict[str, Any]]], noise: dict[str, floa
     """The claims' verdicts at one budget on the seed means; `noise` from budget_noises, by default this budget's
     own seeds' spread (the fixed floor without seeds)."""
     if noise is None:
-        noise = seed_noise(arms) or {name: claims.NOISE for name in claims.NOISE_MEASURES}
+        noise = seed_noise(arms) or claims.fixed_noise()
     res = {arm: {**mean_metrics([r["metrics"] for r in group]), "checkpoint_info": {}} for arm, group in arms.items()}
     return claims.verdicts(res, noise=noise), noise
 
