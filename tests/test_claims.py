@@ -421,10 +421,12 @@ def test_the_scaling_page_judges_each_arms_plateau_on_its_own_measures(tmp_path,
     assert plateau.largest_budgets(Path(os.path.relpath(curves))) == {
         ("mnist-small", "biglearn"): (1e13, True), ("mnist-small", "joint"): (1e13, False),
         ("mnist-small", "mae"): (4e13, True)}  # past its best is no longer improving: its plateau
-    # what a larger budget trains on: the arms still improving in some seed, once every arm has its seeds there
+    # what a larger budget trains on: the arms still improving in some seed; a flat arm waits for its seeds
     rel = Path(os.path.relpath(curves))
     assert plateau.improving_arms(rel, "mnist-small", 1e13, ["biglearn", "joint"], seeds=2) == ["joint"]
-    assert plateau.improving_arms(rel, "mnist-small", 1e13, ["biglearn", "joint"], seeds=3) is None
+    assert plateau.improving_arms(rel, "mnist-small", 1e13, ["biglearn", "joint"], seeds=3) is None  # biglearn flat
+    # still improving in one seed decides at once: the seeds to come cannot undo "in some seed"
+    assert plateau.improving_arms(rel, "mnist-small", 1e13, ["joint"], seeds=3) == ["joint"]
     assert plateau.improving_arms(rel, "mnist-small", 4e13, ["mae"], seeds=1) == []
     assert plateau.main(["mnist-small", "1e13", "biglearn,joint", "--seeds", "2", "--curves", str(rel)]) == 0
     assert plateau.main(["mnist-small", "4e13", "mae,joint", "--seeds", "1", "--curves", str(rel)]) == 3

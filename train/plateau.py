@@ -122,14 +122,16 @@ def largest_budgets(curves: Path) -> dict[tuple[str, str], tuple[float, bool]]:
 
 def improving_arms(curves: Path, preset: str, budget: float, arms: list[str], seeds: int) -> list[str] | None:
     """Those of `arms` still improving at (preset, budget) in some seed's curve, which a larger budget should train
-    on; None (undecided) while any of them has the curves of fewer than `seeds` seeds there."""
+    on; None (undecided) while one of them is flat in every curve it has there but has fewer than `seeds` seeds'.
+    An arm still improving in one seed is decided at once: the seeds to come cannot undo "in some seed"."""
     if not curves.is_dir():
         raise ValueError(f"{curves} is not a folder of plateau curves (continue.sh writes CURVES/STAGE/ARM)")
     found = read_curves(curves)
     groups = [found.get((preset, budget, arm), []) for arm in arms]
-    if any(len({c.seed for c in group}) < seeds for group in groups):
+    improving = [bool(still_improving(group)) for group in groups]
+    if any(not on and len({c.seed for c in group}) < seeds for on, group in zip(improving, groups, strict=True)):
         return None
-    return [arm for arm, group in zip(arms, groups, strict=True) if still_improving(group)]
+    return [arm for arm, on in zip(arms, improving, strict=True) if on]
 
 
 def figure(group: dict[str, list[Curve]], title: str, out: Path, arms: list[str]) -> None:
@@ -221,7 +223,8 @@ def link(path: Path, doc_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m train.plateau PRESET BUDGET ARMS`: print those of ARMS (comma-separated; maybe none) still improving
-    at BUDGET in some seed, for docs/claims/continue.sh to train on; exit status 3 while fewer seeds have landed."""
+    at BUDGET in some seed, for docs/claims/continue.sh to train on; exit status 3 while an arm flat so far has fewer
+    seeds' curves there."""
     undecided: list[str] = []
 
     def run(argv: list[str] | None) -> None:
@@ -237,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--seeds must be at least 1, not {args.seeds}")
         arms = improving_arms(args.curves, args.preset, args.budget, args.arms.split(","), args.seeds)
         if arms is None:
-            undecided.append(f"undecided: not every arm has {args.seeds} seeds' curves at {args.budget:g} FLOPs yet")
+            undecided.append(f"undecided: an arm flat so far has fewer than {args.seeds} seeds' curves at "
+                             f"{args.budget:g} FLOPs yet")
             print(undecided[-1], file=sys.stderr)
         else:
             print(",".join(arms))

@@ -120,8 +120,9 @@ for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $core; done
 # seed 1, and big learning's acc@0.5 in both seeds; mae and supervised had): they train on, each seed from its 8.6e13
 # run (the presets' learning rate is constant: the same run as from scratch)
 for seed in 1 2 0; do stage mnist-small 1.7e14 $seed biglearn,joint "" 8.6e13; done
-# 3.4e14 only for those still improving at 1.7e14 in some seed, decided once all three seeds have landed there (keep,
-# while undecided: the source states of both, so that a lost run folder costs no retraining)
+# 3.4e14 only for those still improving at 1.7e14 in some seed: an arm is decided as soon as one seed's curve there is
+# still improving, one flat so far once all three seeds have landed (keep, while undecided: the source states of both,
+# so that a lost run folder costs no retraining)
 if beyond=$(python -m train.plateau mnist-small 1.7e14 biglearn,joint --seeds 3) ||
    { [[ $mode == keep ]] && beyond=biglearn,joint; }; then
   [[ -z $beyond ]] || for seed in 1 2 0; do stage mnist-small 3.4e14 $seed "$beyond" "" 1.7e14; done
