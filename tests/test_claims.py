@@ -374,6 +374,10 @@ def test_a_budget_with_one_seed_takes_the_noise_of_the_nearest_seeded_budget():
     one_seed = scaling.grouped(rows)[("mnist-small", 8e13)]
     verdicts, _ = scaling.budget_verdicts(one_seed, noises[("mnist-small", 8e13)][0])
     assert [v for c, _, _, v in verdicts if c.startswith("communication")] == ["holds"]
+    # an arm with one seed beside another's two tight ones: the larger of their spread and the seeded budget's
+    mixed = rows + scaling_rows({("mae", 8e13): [0.80, 0.80]})
+    noise, source = scaling.budget_noises(scaling.grouped(mixed))[("mnist-small", 8e13)]
+    assert noise["vote acc@0.5"] == pytest.approx(2 * 0.0283, abs=1e-3) and "that at 1e+13 FLOPs" in source
     # ...while one seed alone, with no seeded budget beside it, falls back on the fixed floor
     alone = scaling.budget_noises(scaling.grouped(scaling_rows({("biglearn", 8e13): [0.7]})))
     floor = {"vote acc@0.5": 0.01, "acc@0.5": 0.01, "own classifier": 0.01, "gap": 0.01}
@@ -478,7 +482,14 @@ def test_the_page_at_convergence_takes_each_arm_at_its_largest_budget_and_says_w
     one = [r for r in rows if r["seed"] == 0 or r["budget_flops"] == 1e13]
     text = "\n".join(scaling.convergence(one, {**largest, ("mnist-small", "mae"): (1e14, True)}))
     assert "| mae |" not in text  # no mae row at 1e14: nothing to show for it
-    assert "own classifier 0.010, gap 0.010; the seeds' spread at 1e+13 FLOPs." in text
+    assert "own classifier 0.010, gap 0.010; for the one-seed rows at 1e+14 FLOPs, the seeds' spread at 1e+13 FLOPs." \
+        in text
+    # one seed of big learning beside two tight seeds of mae: its budget's noise (0.028), not mae's spread (0.007)
+    tight = scaling_rows({("mae", 1e14): [0.850, 0.855]})
+    text = "\n".join(scaling.convergence(one + tight, {**largest, ("mnist-small", "mae"): (1e14, True)}))
+    assert ("Noise: vote acc@0.5 0.028, acc@0.5 0.028, own classifier 0.010, gap 0.010; for each, the largest of: "
+            "twice the largest std over seeds of the rows below; for the one-seed rows at 1e+14 FLOPs, the seeds' "
+            "spread and, where larger (an arm here has one seed), that at 1e+13 FLOPs.") in text
     assert scaling.convergence(rows, {}) == []
 
 

@@ -137,18 +137,29 @@ def seed_noise(arms: dict[str, list[dict[str, Any]]]) -> dict[str, float] | None
 
 def budget_noises(groups: dict[tuple[str, float], dict[str, list[dict[str, Any]]]]
                   ) -> dict[tuple[str, float], tuple[dict[str, float], str]]:
-    """Per (preset, budget) the noise its verdicts take and where it comes from: its seeds' spread; where it has one
-    seed, the spread at the nearest budget (in log FLOPs) of the same preset that has seeds, because one seed says
-    nothing of its spread and the fixed floor alone would call seed luck a result; never below claims.NOISE."""
+    """Per (preset, budget) the noise its verdicts take and where it comes from: its seeds' spread where every arm
+    there has seeds; where one has a single seed, per measure the larger of that and the spread at the nearest budget
+    (in log FLOPs) of the same preset whose arms all have seeds, because one seed says nothing of its spread and the
+    fixed floor (or another arm's tight seeds) alone would call seed luck a result; never below claims.NOISE."""
     own = {key: seed_noise(arms) for key, arms in groups.items()}
+    seeded = {key: own[key] for key, arms in groups.items()
+              if own[key] is not None and all(len(group) > 1 for group in arms.values())}
     out: dict[tuple[str, float], tuple[dict[str, float], str]] = {}
     for (preset, budget), noise in own.items():
-        seeded = {b: n for (p, b), n in own.items() if p == preset and n is not None}
-        if noise is not None:
-            out[(preset, budget)] = (noise, "the seeds' spread")
-        elif seeded:
-            near = min(seeded, key=lambda b: abs(math.log(b / budget)))
-            out[(preset, budget)] = (seeded[near], f"the seeds' spread at {near:.3g} FLOPs")
+        others = [b for (p, b) in seeded if p == preset]
+        if (preset, budget) in seeded:
+            out[(preset, budget)] = (seeded[(preset, budget)], "the seeds' spread")
+        elif others:
+            near = min(others, key=lambda b: abs(math.log(b / budget)))
+            borrowed = seeded[(preset, near)]
+            if noise is None:
+                out[(preset, budget)] = (borrowed, f"the seeds' spread at {near:.3g} FLOPs")
+            else:
+                out[(preset, budget)] = ({name: max(noise[name], borrowed[name]) for name in noise},
+                                         f"the seeds' spread and, where larger (an arm here has one seed), that "
+                                         f"at {near:.3g} FLOPs")
+        elif noise is not None:
+            out[(preset, budget)] = (noise, "the seeds' spread of the arms that have seeds")
         else:
             out[(preset, budget)] = (claims.fixed_noise(), "the fixed floor: no seeds to measure the spread")
     return out
@@ -230,6 +241,24 @@ def measure_cells(group: list[dict[str, Any]]) -> list[str]:
     return cells
 
 
+def convergence_noise(preset: str, chosen: dict[str, tuple[float, bool, list[dict[str, Any]]]],
+                      noises: dict[tuple[str, float], tuple[dict[str, float], str]]) -> tuple[dict[str, float], str]:
+    """The noise of the verdicts at convergence and where it comes from: the seeded rows' own spread; an arm with
+    one seed says nothing of its spread, so where one is among them each measure takes the larger of that and the
+    noise the one-seed arm's budget takes (budget_noises), lest the specialists' tight seeds make one seed's luck a
+    result."""
+    own = seed_noise({arm: group for arm, (_, _, group) in chosen.items() if len(group) > 1})
+    lone = sorted({budget for budget, _, group in chosen.values() if len(group) < 2})
+    parts = ([own] if own is not None else []) + [noises[(preset, budget)][0] for budget in lone]
+    noise = {name: max(part[name] for part in parts) for name in parts[0]}
+    lone_text = "; ".join(f"for the one-seed rows at {budget:.3g} FLOPs, {noises[(preset, budget)][1]}"
+                          for budget in lone)
+    if own is None:
+        return noise, lone_text
+    source = "twice the largest std over seeds of the rows below"
+    return noise, f"for each, the largest of: {source}; {lone_text}" if lone else f"for each, {source}"
+
+
 def convergence(rows: list[dict[str, Any]], largest: dict[tuple[str, str], tuple[float, bool]]) -> list[str]:
     """The section at convergence: per preset, every arm at its largest budget (plateau.largest_budgets), whether its
     validation curves reached their plateau there, its seeds' test metrics and the claims' verdicts between them, the
@@ -248,10 +277,7 @@ def convergence(rows: list[dict[str, Any]], largest: dict[tuple[str, str], tuple
         if not chosen:
             continue
         arms = {arm: group for arm, (_, _, group) in chosen.items()}
-        own = seed_noise(arms)
-        # one seed says nothing of its spread: then the noise the largest of these budgets takes (budget_noises)
-        noise, source = (own, "for each, twice the largest std over seeds of the rows below") \
-            if own is not None else noises[(preset, max(budget for budget, _, _ in chosen.values()))]
+        noise, source = convergence_noise(preset, chosen, noises)
         rules, noise = budget_verdicts(arms, noise)
         short = sorted(arm for arm, (_, reached, _) in chosen.items() if not reached)
         lines += [f"### {preset} at convergence", "",
