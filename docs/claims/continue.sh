@@ -38,7 +38,12 @@ carry_arm() {  # ARM_DIR CARRY_DIR [resume]: an arm's inference file, logs and s
   cp "$1"/{model.safetensors,metrics.jsonl,flops.json} "$2/" 2>/dev/null || true
   # the snapshots so far (1.2 MB each for mnist-small): the arm's plateau curve is scored from them at the end
   [[ -d $1/snapshots ]] && rm -rf "$2/snapshots" && cp -r "$1/snapshots" "$2/"
-  [[ ${3:-} == resume && -f $1/resume.safetensors ]] && cp "$1/resume.safetensors" "$2/"
+  if [[ ${3:-} == resume ]]; then
+    [[ -f $1/resume.safetensors ]] && cp "$1/resume.safetensors" "$2/"
+  else  # finished: its log (so that `finished` knows it once restored), and no resume file kept from an earlier carry
+    cp "$1/train.log" "$2/" 2>/dev/null || true
+    rm -f "$2/resume.safetensors"
+  fi
   return 0
 }
 
