@@ -19,7 +19,7 @@ def arm(folder: Path, stopped_by: str) -> Path:
     folder.mkdir(parents=True)
     for name in ("model.safetensors", "metrics.jsonl", "flops.json", "resume.safetensors"):
         (folder / name).write_text(name)
-    (folder / "train.log").write_text(f'step 10/10\n{{"stopped_by": "{stopped_by}"}}\n')
+    (folder / "train.log").write_text(f'run directory /machine/runs/x\nstep 10/10\n{{"stopped_by": "{stopped_by}"}}\n')
     return folder
 
 
@@ -33,6 +33,7 @@ def test_a_finished_arm_is_carried_with_its_log_and_without_a_stale_resume_file(
     assert sorted(p.name for p in carry.iterdir()) == ["flops.json", "metrics.jsonl", "model.safetensors",
                                                        "train.log"]
     assert result.stdout.strip() == "finished"  # a restored finished arm counts as one (a source to go on from)
+    assert (carry / "train.log").read_text() == '{"stopped_by": "steps"}\n'  # no machine paths in the tree
 
 
 def test_an_unfinished_arm_is_carried_with_its_resume_file_and_not_called_finished(tmp_path):

@@ -40,8 +40,9 @@ carry_arm() {  # ARM_DIR CARRY_DIR [resume]: an arm's inference file, logs and s
   [[ -d $1/snapshots ]] && rm -rf "$2/snapshots" && cp -r "$1/snapshots" "$2/"
   if [[ ${3:-} == resume ]]; then
     [[ -f $1/resume.safetensors ]] && cp "$1/resume.safetensors" "$2/"
-  else  # finished: its log (so that `finished` knows it once restored), and no resume file kept from an earlier carry
-    cp "$1/train.log" "$2/" 2>/dev/null || true
+  else  # finished: its log's last line (so that `finished` knows it once restored; the log's others name this
+    # machine's folders), and no resume file kept from an earlier carry
+    grep '"stopped_by"' "$1/train.log" 2>/dev/null | tail -n 1 > "$2/train.log" || true
     rm -f "$2/resume.safetensors"
   fi
   return 0
