@@ -170,17 +170,17 @@ def test_marginal_generation_of_a_painted_region(page):
 
     page.get_by_role("tab", name="Generate").click()
     canvas = page.locator("#target-painter canvas")
+    drawn = canvas.element_handle()
     # a stroke before the painter has its value and size is dropped (seen with the CPUs busy): wait for both
-    canvas.wait_for()
     page.wait_for_function("c => c.getAttribute('role') === 'grid' && c.clientWidth > 0 && c.width === "
-                           "Math.round(c.clientWidth * (window.devicePixelRatio || 1))", arg=canvas.element_handle())
+                           "Math.round(c.clientWidth * (window.devicePixelRatio || 1))", arg=drawn)
     painted = stroke(page, canvas, (0.05, 0.05), (0.95, 0.05))
     assert len(painted) == 7  # the top row of patches
     # and the painter shows it before Generate reads it: the top row's middle no longer looks like the bottom row's
     page.wait_for_function("""c => { const g = c.getContext('2d'), x = c.width >> 1;
         const top = g.getImageData(x, c.height / 14, 1, 1).data;
         const bottom = g.getImageData(x, c.height * 13 / 14, 1, 1).data;
-        return top.some((v, i) => v !== bottom[i]); }""", arg=canvas.element_handle())
+        return top.some((v, i) => v !== bottom[i]); }""", arg=drawn)
     page.get_by_role("button", name="Generate", exact=True).click()
     tiles = page.locator("#generated .thumbnail-item img")
     expect(tiles).to_have_count(8, timeout=TIMEOUT_MS)
