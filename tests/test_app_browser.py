@@ -92,18 +92,18 @@ def test_paint_four_samples_and_screenshot(page, tmp_path):
 
     summary = page.locator("#source-summary")
     # the painter has its image and grid, and reports each stroke to the server
-    expect(summary).to_contain_text("patches", timeout=TIMEOUT_MS)  # loaded; nothing painted
+    expect(summary).to_contain_text("patches")  # loaded; nothing painted
     canvas = page.locator("#painter canvas")
     cells = stroke(page, canvas, (0.15, 0.3), (0.85, 0.3))  # across the upper part of the digit
     assert len(cells) == 5
-    expect(summary).to_contain_text("5 of 49 patches kept", timeout=TIMEOUT_MS)  # the server has the stroke
+    expect(summary).to_contain_text("5 of 49 patches kept")  # the server has the stroke
 
     samples = page.locator("#samples input[type=number]")
     samples.fill("4")
     samples.press("Enter")
     page.click("#complete-button")
     images = page.locator("#completions .thumbnail-item img")
-    expect(images).to_have_count(4, timeout=TIMEOUT_MS)
+    expect(images).to_have_count(4)
     page.wait_for_function("() => [...document.querySelectorAll('#completions .thumbnail-item img')]"
                            ".every(img => img.complete && img.naturalWidth > 0)")
     assert images.first.evaluate("img => img.naturalWidth") >= 224  # large, crisp tiles
@@ -119,11 +119,11 @@ def test_quick_mask_then_erase_by_painting(page):
 
     summary = page.locator("#source-summary")
     page.get_by_role("button", name="top half", exact=True).click()
-    expect(summary).to_contain_text("21 of 49 patches kept", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("21 of 49 patches kept")
     # a stroke that starts on a kept patch erases: the painter still works after the server redrew it
     erased = stroke(page, page.locator("#painter canvas"), (0.05, 0.05), (0.5, 0.05))
     assert len(erased) == 4
-    expect(summary).to_contain_text("17 of 49 patches kept", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("17 of 49 patches kept")
 
 
 def drawing_pad(page, shown: bool) -> None:
@@ -144,7 +144,7 @@ def test_drawing_becomes_the_image(page):
 
     summary = page.locator("#source-summary")
     page.get_by_role("button", name="centre", exact=True).click()
-    expect(summary).to_contain_text("patches kept", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("patches kept")
     drawing_pad(page, shown=True)
     pad = page.locator("#drawing canvas")
     ink = "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; " \
@@ -161,7 +161,7 @@ def test_drawing_becomes_the_image(page):
     stroke(page, pad, (0.5, 0.15), (0.55, 0.85))
     page.get_by_role("button", name="Use drawing").click()
     # the drawing replaced the image, and the painter starts over with nothing painted
-    expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("Nothing painted")
     drawing_pad(page, shown=False)
 
 
@@ -183,7 +183,7 @@ def test_marginal_generation_of_a_painted_region(page):
         return top.some((v, i) => v !== bottom[i]); }""", arg=drawn)
     page.get_by_role("button", name="Generate", exact=True).click()
     tiles = page.locator("#generated .thumbnail-item img")
-    expect(tiles).to_have_count(8, timeout=TIMEOUT_MS)
+    expect(tiles).to_have_count(8)
     page.wait_for_function("() => [...document.querySelectorAll('#generated .thumbnail-item img')]"
                            ".every(img => img.complete && img.naturalWidth > 0)")
     # only the painted row was generated: the rest of every tile is the neutral grey of "not generated"
@@ -208,7 +208,7 @@ def test_the_2d_principle_tab_runs_a_live_race(page):
         if (img && img.src && (!last || last[0] !== img.src)) window.raceFrames.push([img.src, status.innerText]);
       }).observe(document.querySelector('#principle-tab'), {subtree: true, childList: true, attributes: true}); }""")
     page.locator("#race-button").click()
-    expect(page.locator("#race-status")).to_contain_text("Done at iteration 20 of 20", timeout=TIMEOUT_MS)
+    expect(page.locator("#race-status")).to_contain_text("Done at iteration 20 of 20")
     expect(page.locator("#race-picture img")).to_be_visible()
     frames = page.evaluate("() => window.raceFrames")
     before_end = [status for _, status in frames if "Done at" not in status]
@@ -248,18 +248,18 @@ def test_galleries_show_every_tile_at_both_widths(browser, url, width):
 
     page = open_page(browser, url, width)
     try:
-        expect(page.locator("#source-summary")).to_contain_text("patches", timeout=TIMEOUT_MS)
+        expect(page.locator("#source-summary")).to_contain_text("patches")
         for tab, box in (("Generate", "#gen-samples"), ("Complete", "#samples")):
             open_tab(page, tab)
             field = page.locator(f"{box} input[type=number]")
             field.fill("16")
             field.press("Enter")
         page.locator("#complete-button").click()
-        expect(page.locator("#completions .thumbnail-item img")).to_have_count(16, timeout=TIMEOUT_MS)
+        expect(page.locator("#completions .thumbnail-item img")).to_have_count(16)
         assert page.evaluate(FITS, "#completions") == [False, 0]
         open_tab(page, "Generate")
         page.get_by_role("button", name="Generate", exact=True).click()
-        expect(page.locator("#generated .thumbnail-item img")).to_have_count(16, timeout=TIMEOUT_MS)
+        expect(page.locator("#generated .thumbnail-item img")).to_have_count(16)
         assert page.evaluate(FITS, "#generated") == [False, 0]
     finally:
         page.close()
@@ -271,11 +271,11 @@ def clear_painter(page):
     from playwright.sync_api import expect
 
     summary = page.locator("#source-summary")
-    expect(summary).to_contain_text("patches", timeout=TIMEOUT_MS)  # loaded
+    expect(summary).to_contain_text("patches")  # loaded
     page.get_by_role("button", name="top half", exact=True).click()
-    expect(summary).to_contain_text("21 of 49 patches kept", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("21 of 49 patches kept")
     page.get_by_role("button", name="clear", exact=True).click()
-    expect(summary).to_contain_text("Nothing painted", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("Nothing painted")
 
 
 def test_brush_sizes_and_keyboard_painting(page):
@@ -289,14 +289,14 @@ def test_brush_sizes_and_keyboard_painting(page):
     canvas = page.locator("#painter canvas")
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    expect(summary).to_contain_text("9 of 49 patches kept", timeout=TIMEOUT_MS)  # a 3x3 block around the centre
+    expect(summary).to_contain_text("9 of 49 patches kept")  # a 3x3 block around the centre
     page.locator("#painter select.brush").select_option("1")
     page.mouse.move(1, 1)  # the pointer leaves the canvas
     canvas.focus()  # the keyboard's focus patch starts at the top-left
     canvas.press("ArrowRight")
     canvas.press("ArrowDown")
     canvas.press("Space")
-    expect(summary).to_contain_text("10 of 49 patches kept", timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text("10 of 49 patches kept")
     assert "row 2, column 2, selected" in canvas.get_attribute("aria-label")
     page.get_by_role("button", name="clear", exact=True).click()
 
@@ -308,13 +308,13 @@ def test_a_refused_input_keeps_the_last_results(page):
     open_tab(page, "Complete")
     page.locator("#complete-button").click()
     tiles = page.locator("#completions .thumbnail-item img")
-    expect(tiles).not_to_have_count(0, timeout=TIMEOUT_MS)
+    expect(tiles).not_to_have_count(0)
     shown = tiles.count()
     clear_painter(page)
     page.get_by_role("button", name="invert", exact=True).click()  # every patch kept: nothing to generate
-    expect(page.locator("#source-summary")).to_contain_text("All 49 patches kept", timeout=TIMEOUT_MS)
+    expect(page.locator("#source-summary")).to_contain_text("All 49 patches kept")
     page.locator("#complete-button").click()
-    expect(page.get_by_text("nothing left to generate").first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("nothing left to generate").first).to_be_visible()
     expect(tiles).to_have_count(shown)  # the error is a message; the gallery keeps what it showed
     # ... in sight: nothing (Gradio's "Error" overlay hid them) lies over the middle of any tile
     on_top = tiles.evaluate_all("""imgs => imgs.map(img => { img.scrollIntoView({block: 'center'});
@@ -438,7 +438,7 @@ def test_no_label_or_button_covers_a_picture(browser, url, width):
 
     page = open_page(browser, url, width)
     try:
-        expect(page.locator("#source-summary")).to_contain_text("patches", timeout=TIMEOUT_MS)
+        expect(page.locator("#source-summary")).to_contain_text("patches")
         page.locator("#complete-button").click()
         all_drawn(page, "#completions .thumbnail-item img")
         assert page.evaluate(COVERED) == []
@@ -498,15 +498,15 @@ def test_one_message_at_a_time(page):
     messages = page.locator(".toast-message-item:visible")
     clear_painter(page)
     page.get_by_role("button", name="invert", exact=True).click()  # every patch kept: nothing to generate
-    expect(page.locator("#source-summary")).to_contain_text("All 49 patches kept", timeout=TIMEOUT_MS)
+    expect(page.locator("#source-summary")).to_contain_text("All 49 patches kept")
     page.locator("#complete-button").click()
-    expect(messages.filter(has_text="nothing left to generate")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(messages.filter(has_text="nothing left to generate")).to_have_count(1)
     drawing_pad(page, shown=True)
     page.get_by_role("button", name="Use drawing").click()  # a blank pad
-    expect(messages.filter(has_text="draw something on the pad first")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(messages.filter(has_text="draw something on the pad first")).to_have_count(1)
     expect(messages).to_have_count(1)
     page.locator("#complete-button").click()
-    expect(messages.filter(has_text="nothing left to generate")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(messages.filter(has_text="nothing left to generate")).to_have_count(1)
     expect(messages).to_have_count(1)
     drawing_pad(page, shown=False)
     page.get_by_role("button", name="clear", exact=True).click()
@@ -528,17 +528,17 @@ def test_results_of_the_previous_image_are_marked_and_the_highlight_follows(page
     all_drawn(page, "#completions .thumbnail-item img")
     shown = page.locator("#completions .thumbnail-item img").count()
     page.locator("#examples .thumbnail-item").nth(3).click()
-    expect(completions).to_have_class(STALE, timeout=TIMEOUT_MS)
+    expect(completions).to_have_class(STALE)
     expect(completions).to_contain_text("completions of the previous image")
     expect(page.locator("#completions .thumbnail-item img")).to_have_count(shown)  # kept, not emptied
     expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(1)
     assert page.locator("#examples .thumbnail-item").nth(3).get_attribute("class").split().count("selected") == 1
     page.locator("#complete-button").click()
-    expect(completions).not_to_have_class(STALE, timeout=TIMEOUT_MS)
+    expect(completions).not_to_have_class(STALE)
     drawing_pad(page, shown=True)
     stroke(page, page.locator("#drawing canvas"), (0.5, 0.15), (0.55, 0.85))
     page.get_by_role("button", name="Use drawing").click()
-    expect(completions).to_have_class(STALE, timeout=TIMEOUT_MS)
+    expect(completions).to_have_class(STALE)
     expect(page.locator("#examples .thumbnail-item.selected")).to_have_count(0)
     page.locator("#drawing button.clear").click()
     drawing_pad(page, shown=False)
@@ -599,7 +599,7 @@ def test_a_sliders_box_shows_the_value_used(page):
     box.press("Enter")
     expect(box).to_have_value(str(top))
     page.locator("#complete-button").click()
-    expect(page.locator("#completions .thumbnail-item img")).to_have_count(top, timeout=TIMEOUT_MS)
+    expect(page.locator("#completions .thumbnail-item img")).to_have_count(top)
     for leave in ("Enter", "Tab"):
         box.fill("")
         box.press(leave)
@@ -618,8 +618,8 @@ def test_a_failed_load_leaves_no_error_badge_and_the_button_comes_back(page):
     page.get_by_text("Load another checkpoint").click()
     page.get_by_label("Hugging Face Hub id").fill("nobody/does-not-exist")
     page.get_by_role("button", name="Load", exact=True).click()
-    expect(page.locator(".toast-message-item:visible")).to_contain_text("Could not load", timeout=TIMEOUT_MS)
-    expect(page.get_by_role("button", name="Load", exact=True)).to_be_enabled(timeout=TIMEOUT_MS)
+    expect(page.locator(".toast-message-item:visible")).to_contain_text("Could not load")
+    expect(page.get_by_role("button", name="Load", exact=True)).to_be_enabled()
     errors = page.locator("[data-testid=status-tracker]:visible", has_text="Error")
     expect(errors).to_have_count(0)
     page.get_by_text("Load another checkpoint").click()
@@ -648,7 +648,7 @@ def test_tables_break_lines_only_between_words_on_a_phone(browser, url):
     try:
         page.locator("#painter canvas").wait_for()
         open_tab(page, "Model")
-        expect(page.get_by_text("training facts")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_text("training facts")).to_be_visible()
         assert page.evaluate(BROKEN_CELLS) == []
         page.get_by_role("tab", name="2-D principle").click()
         expect(page.locator("#principle-tab .prose td").first).to_be_visible()
