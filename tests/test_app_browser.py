@@ -73,6 +73,19 @@ def page(browser, url):
     page.close()
 
 
+def wait_for_painter(page, canvas):
+    """Wait until a patch painter has its value and its size, and draws its 7x7 grid (a stroke before the value is
+    there is dropped: seen with the CPUs busy, on the first test's source painter and on the target painter);
+    returns the canvas's element handle."""
+    handle = canvas.element_handle()
+    # the first vertical grid line (blue) crosses the first row's middle only once the value's grid is drawn
+    page.wait_for_function("""c => { if (c.getAttribute('role') !== 'grid' || !c.clientWidth
+            || c.width !== Math.round(c.clientWidth * (window.devicePixelRatio || 1))) return false;
+        const p = c.getContext('2d').getImageData(Math.round(c.width / 7), Math.floor(c.height / 14), 1, 1).data;
+        return p[2] - p[0] > 60; }""", arg=handle)
+    return handle
+
+
 def stroke(page, canvas, start, end, steps=6):
     """Press at `start`, drag to `end` (fractions of the canvas), release; returns the raster indices of
     the patches the stroke crosses on a 7x7 grid."""
@@ -94,6 +107,7 @@ def test_paint_four_samples_and_screenshot(page, tmp_path):
     # the painter has its image and grid, and reports each stroke to the server
     expect(summary).to_contain_text("patches")  # loaded; nothing painted
     canvas = page.locator("#painter canvas")
+    wait_for_painter(page, canvas)
     cells = stroke(page, canvas, (0.15, 0.3), (0.85, 0.3))  # across the upper part of the digit
     assert len(cells) == 5
     expect(summary).to_contain_text("5 of 49 patches kept")  # the server has the stroke
@@ -170,10 +184,7 @@ def test_marginal_generation_of_a_painted_region(page):
 
     page.get_by_role("tab", name="Generate").click()
     canvas = page.locator("#target-painter canvas")
-    drawn = canvas.element_handle()
-    # a stroke before the painter has its value and size is dropped (seen with the CPUs busy): wait for both
-    page.wait_for_function("c => c.getAttribute('role') === 'grid' && c.clientWidth > 0 && c.width === "
-                           "Math.round(c.clientWidth * (window.devicePixelRatio || 1))", arg=drawn)
+    drawn = wait_for_painter(page, canvas)
     painted = stroke(page, canvas, (0.05, 0.05), (0.95, 0.05))
     assert len(painted) == 7  # the top row of patches
     # and the painter shows it before Generate reads it: the top row's middle no longer looks like the bottom row's
