@@ -133,6 +133,14 @@ if beyond=$(python -m train.plateau mnist-small 1.7e14 biglearn,joint --seeds 3)
    { [[ $mode == keep ]] && beyond=biglearn,joint; }; then
   [[ -z $beyond ]] || for seed in 1 2 0; do stage mnist-small 3.4e14 $seed "$beyond" "" 1.7e14; done
 fi
+# 6.8e14 arm by arm (a stage per arm, tagged with its name: an arm decided now need not wait for the other), each as
+# soon as one seed's curve at 3.4e14 is still improving (big learning's in seed 1 was). Seed 1's 3.4e14 runs were
+# lost with their folder before this stage existed, so that seed trains from scratch, last
+for arm in biglearn joint; do
+  if more=$(python -m train.plateau mnist-small 3.4e14 $arm --seeds 3) || { [[ $mode == keep ]] && more=$arm; }; then
+    [[ -z $more ]] || for seed in 2 0 1; do stage mnist-small 6.8e14 $seed $arm $arm 3.4e14; done
+  fi
+done
 for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $side side; done
 stage mnist-cpu 2.15e13 0 $all
 stage mnist-cpu 8.6e13 0 $core
