@@ -504,6 +504,9 @@ def test_plateau_states_follow_the_measures_direction_and_tolerance():
     # FD: lower is better, 5 % of the last value
     assert state([300, 200, 197, 195], fd) == "flat" and state([300, 200, 190, 185], fd) == "still improving"
     assert state([300, 150, 155, 160], fd) == "past its best"
+    # still improving is decided first: the second half bought 37 -> 22 though the last snapshot fell back from 16
+    assert state([330, 140, 86, 37, 31, 16, 22], fd, [0.1, 0.2, 0.3, 0.5, 0.6, 0.9, 1.0]) == "still improving"
+    assert state([330, 140, 40, 37, 20, 45], fd) == "past its best"  # fell back past the first half's best
     # the first half by the budget: a run trained on from a smaller budget has its snapshots dense early
     dense = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0]
     assert state([0.5, 0.55, 0.58, 0.6, 0.61, 0.62, 0.625], acc, dense) == "flat"  # 0.625 against 0.6 at 0.5

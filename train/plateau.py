@@ -3,10 +3,12 @@
 docs/claims/continue.sh scores 8 snapshots of every arm on the validation split (`train.curve`) into
 CURVES/STAGE/ARM/NAME/metrics.json, STAGE being PRESET-BUDGET-sSEED[-TAG]. Here each arm is judged on the measures
 the claims compare it by (the joint GAN by its joint FD, MAE by completion, supervised by its classifier, big
-learning by all three): a measure is *past its best* when its last snapshot fell back from its best by more than
-the tolerance, *still improving* when the second half of the budget bought more than the tolerance (the last
-snapshot against the best of the first half), *flat* otherwise; an arm has reached its plateau when no measure of
-any seed is still improving. One figure per preset and budget shows the curves.
+learning by all three): a measure is *still improving* when the second half of the budget bought more than the
+tolerance (the last snapshot against the best of the first half), *past its best* when it did not and its last
+snapshot fell back from its best by more than the tolerance, *flat* otherwise; an arm has reached its plateau when
+no measure of any seed is still improving. Still improving is decided first: a GAN's curve that fell from 37 to 16
+over the second half and ended at 22 (one snapshot's noise) has not reached its plateau (until 7 Dec it read "past
+its best", and the joint GAN stopped at 3.4e14 FLOPs on it). One figure per preset and budget shows the curves.
 """
 
 from __future__ import annotations
@@ -96,11 +98,11 @@ def state(values: list[float], measure: Measure, fractions: list[float] | None =
     sign = 1.0 if measure.higher_is_better else -1.0
     tol = measure.tolerance * (abs(values[-1]) if measure.relative else 1.0)
     last = sign * values[-1]
-    if max(sign * v for v in values) - last > tol:
-        return "past its best"
     at = fractions or [(i + 1) / len(values) for i in range(len(values))]
     first_half = [v for v, x in zip(values, at, strict=True) if x <= 0.5 + 1e-9] or values[:1]
-    return "still improving" if last - max(sign * v for v in first_half) > tol else "flat"
+    if last - max(sign * v for v in first_half) > tol:
+        return "still improving"
+    return "past its best" if max(sign * v for v in values) - last > tol else "flat"
 
 
 def still_improving(curves_of_arm: list[Curve]) -> int:

@@ -292,7 +292,7 @@ def convergence(rows: list[dict[str, Any]], largest: dict[tuple[str, str], tuple
                       "compare them with it are in the per-budget sections.", ""]
         if short:
             lines += [f"**Provisional**: still improving at its largest budget: {', '.join(short)}; the verdicts "
-                      "that involve it may change with more compute.", ""]
+                      f"that involve {'it' if len(short) == 1 else 'them'} may change with more compute.", ""]
         lines += ["| claim | measured | verdict |", "| --- | --- | --- |",
                   *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], "",
                   "| arm | FLOPs | plateau reached | seeds | steps | "
