@@ -7,8 +7,8 @@ learning by all three): a measure is *still improving* when the second half of t
 tolerance (the last snapshot against the best of the first half), *past its best* when it did not and its last
 snapshot fell back from its best by more than the tolerance, *flat* otherwise; an arm has reached its plateau when
 no measure of any seed is still improving. Still improving is decided first: a GAN's curve that fell from 37 to 16
-over the second half and ended at 22 (one snapshot's noise) has not reached its plateau (until 7 Dec it read "past
-its best", and the joint GAN stopped at 3.4e14 FLOPs on it). One figure per preset and budget shows the curves.
+over the second half and ended at 22 (one snapshot's noise) has not reached its plateau. One figure per preset and
+budget shows the curves.
 """
 
 from __future__ import annotations

@@ -135,8 +135,7 @@ if beyond=$(python -m train.plateau mnist-small 1.7e14 biglearn,joint --seeds 3)
   [[ -z $beyond ]] || for seed in 1 2 0; do stage mnist-small 3.4e14 $seed "$beyond" "" 1.7e14; done
 fi
 # 6.8e14 arm by arm (a stage per arm, tagged with its name: an arm decided now need not wait for the other), each as
-# soon as one seed's curve at 3.4e14 is still improving (big learning's in seed 1 was; the joint GAN's in seeds 1 and 2,
-# read since the 7 Dec evening session, when still improving is decided before past its best: train/plateau.py)
+# soon as one seed's curve at 3.4e14 is still improving (big learning's in seed 1 was, the joint GAN's in seeds 1 and 2)
 beyond_3_4e14() {  # SEED...: those seeds' 6.8e14 stages, each going on from its 3.4e14 run
   local arm more seed
   for arm in biglearn joint; do
