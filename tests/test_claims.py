@@ -360,6 +360,18 @@ def test_the_scaling_page_says_where_each_claim_begins_to_hold(tmp_path):
     assert scaling.main(["--rows", str(tmp_path / "none.json"), "--doc", str(doc)]) == 2  # no rows yet
 
 
+def test_a_budget_where_no_claim_has_its_arms_says_so_instead_of_an_empty_table():
+    from train import scaling
+
+    rows = scaling_rows({("biglearn", 1e13): [0.7, 0.7], ("biglearn-no-comm", 1e13): [0.6, 0.6],
+                         ("biglearn", 1e14): [0.8]})
+    text = scaling.render(rows, {}, "python -m train.scaling")
+    lone = text.split("### mnist-small at 1e+14 FLOPs")[1]
+    assert "No claim can be judged here" in lone and "| claim | measured | verdict |" not in lone
+    seeded = text.split("### mnist-small at 1e+13 FLOPs")[1].split("###")[0]
+    assert "| communication (eq. 5) helps |" in seeded and "No claim can be judged" not in seeded
+
+
 def test_a_budget_with_one_seed_takes_the_noise_of_the_nearest_seeded_budget():
     from train import scaling
 

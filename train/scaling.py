@@ -241,6 +241,15 @@ def measure_cells(group: list[dict[str, Any]]) -> list[str]:
     return cells
 
 
+def verdict_table(rules: list[tuple[str, str, str, str]]) -> list[str]:
+    """The claims' verdicts as table lines, or a sentence where no claim has both arms it compares (never an empty
+    table)."""
+    if not rules:
+        return ["No claim can be judged here: none has both of the arms it compares at this budget.", ""]
+    return ["| claim | measured | verdict |", "| --- | --- | --- |",
+            *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], ""]
+
+
 def convergence_noise(preset: str, chosen: dict[str, tuple[float, bool, list[dict[str, Any]]]],
                       noises: dict[tuple[str, float], tuple[dict[str, float], str]]) -> tuple[dict[str, float], str]:
     """The noise of the verdicts at convergence and where it comes from: the seeded rows' own spread; an arm with
@@ -293,8 +302,7 @@ def convergence(rows: list[dict[str, Any]], largest: dict[tuple[str, str], tuple
         if short:
             lines += [f"**Provisional**: still improving at its largest budget: {', '.join(short)}; the verdicts "
                       f"that involve {'it' if len(short) == 1 else 'them'} may change with more compute.", ""]
-        lines += ["| claim | measured | verdict |", "| --- | --- | --- |",
-                  *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], "",
+        lines += [*verdict_table(rules),
                   "| arm | FLOPs | plateau reached | seeds | steps | "
                   + " | ".join(label for _, _, label, _ in MEASURES) + " |",
                   "| --- | ---: | --- | ---: | ---: |" + " ---: |" * len(MEASURES)]
@@ -320,8 +328,7 @@ def render(rows: list[dict[str, Any]], figures: dict[str, str], command: str,
         seeds = max(len(g) for g in arms.values())
         sections += [f"### {preset} at {budget:.3g} FLOPs ({seeds} seed(s))", "",
                      f"Noise ({noises[(preset, budget)][1]}): {claims.noise_text(noise)}.", "",
-                     "| claim | measured | verdict |", "| --- | --- | --- |",
-                     *[f"| {c} | {m} | **{v}** |" for c, _, m, v in rules], "",
+                     *verdict_table(rules),
                      "| arm | steps | images | train s | precision | "
                      + " | ".join(label for _, _, label, _ in MEASURES) + " |",
                      "| --- | ---: | ---: | ---: | --- |" + " ---: |" * len(MEASURES)]
