@@ -48,13 +48,13 @@ carry_arm() {  # ARM_DIR CARRY_DIR [resume]: an arm's inference file, logs and s
   return 0
 }
 
-# PRESET BUDGET SEED ARMS [TAG] [FROM]: TAG names a second stage of other arms at the same budget and seed; FROM, a
-# smaller budget of the same seed whose runs the arms train on from (train.compare --extend-from) once they have
-# finished there, or from scratch where that stage landed without them
+# PRESET BUDGET SEED ARMS [TAG] [FROM] [FROM_TAG]: TAG names a second stage of other arms at the same budget and
+# seed; FROM, a smaller budget of the same seed whose runs (its stage tagged FROM_TAG) the arms train on from
+# (train.compare --extend-from) once they have finished there, or from scratch where that stage landed without them
 stage() {
   local name="$1-$2-s$3${5:+-$5}"
   local out="$runs/$name" carry="docs/claims/carry/$name"
-  local source=${6:+$runs/$1-$6-s$3}  # the smaller budget's runs this stage trains on from
+  local source=${6:+$runs/$1-$6-s$3${7:+-$7}}  # the smaller budget's runs this stage trains on from
   local arm
   if [[ $mode == keep ]]; then
     [[ ! -f $out/done ]] && ! landed "$name" "$4" || return 0
@@ -134,22 +134,27 @@ if beyond=$(python -m train.plateau mnist-small 1.7e14 biglearn,joint --seeds 3)
    { [[ $mode == keep ]] && beyond=biglearn,joint; }; then
   [[ -z $beyond ]] || for seed in 1 2 0; do stage mnist-small 3.4e14 $seed "$beyond" "" 1.7e14; done
 fi
-# 6.8e14 arm by arm (a stage per arm, tagged with its name: an arm decided now need not wait for the other), each as
-# soon as one seed's curve at 3.4e14 is still improving (big learning's in seed 1 was, the joint GAN's in seeds 1 and 2)
-beyond_3_4e14() {  # SEED...: those seeds' 6.8e14 stages, each going on from its 3.4e14 run
-  local arm more seed
+# beyond 3.4e14 arm by arm (a stage per arm, tagged with its name: an arm decided now need not wait for the other), each
+# budget as soon as one seed's curve at the one below is still improving: at 3.4e14 big learning's in seed 1 was, the
+# joint GAN's in seeds 1 and 2; at 6.8e14 big learning's in seeds 2 and 0
+beyond() {  # FROM TO SEED...: those seeds' stages at TO, each going on from its run at FROM
+  local from=$1 to=$2 arm more seed tag
+  shift 2
   for arm in biglearn joint; do
-    if more=$(python -m train.plateau mnist-small 3.4e14 $arm --seeds 3) || { [[ $mode == keep ]] && more=$arm; }; then
-      [[ -z $more ]] || for seed in "$@"; do stage mnist-small 6.8e14 $seed $arm $arm 3.4e14; done
+    if more=$(python -m train.plateau mnist-small "$from" $arm --seeds 3) || { [[ $mode == keep ]] && more=$arm; }; then
+      tag=$([[ $from == 3.4e14 ]] || echo $arm)  # 3.4e14's stages trained both arms together (untagged)
+      [[ -z $more ]] || for seed in "$@"; do stage mnist-small "$to" $seed $arm $arm "$from" "$tag"; done
     fi
   done
 }
-beyond_3_4e14 2 0
+beyond 3.4e14 6.8e14 2 0
 # the side arms at 8.6e13 before seed 1 at 6.8e14: seed 1's 3.4e14 runs were lost with their folder before that
-# stage existed, so it trains from scratch (16 hours of one thread on the Zen 3 EPYC), and the side arms' six runs
-# (about 8 hours) give claim (i) and communication a third budget sooner
+# stage existed, so it trains from scratch (16 hours of one thread on the Zen 3 EPYC, 8 on the Xeon in bf16), and
+# the side arms' six runs (about 8 hours) give claim (i) and communication a third budget sooner
 for seed in 0 1 2; do stage mnist-small 8.6e13 $seed $side side; done
-beyond_3_4e14 1
+beyond 6.8e14 1.4e15 2 0
+beyond 3.4e14 6.8e14 1
+beyond 6.8e14 1.4e15 1
 stage mnist-cpu 2.15e13 0 $all
 stage mnist-cpu 8.6e13 0 $core
 stage mnist-cpu 3.4e14 0 $core
