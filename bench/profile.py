@@ -1,7 +1,8 @@
 """`python -m bench.profile`: where the time goes, as torch.profiler tables (top ops by self time).
 
-Profiles a few mnist-cpu training steps (fp32, or `--precision bf16`) at the benchmark's batch and a few
-`complete` calls of 1 image x 8 seeds, after warm-up, on the threads torch uses (or `--threads`).
+Profiles a few training steps of a preset (mnist-cpu, or `--preset`; fp32, or `--precision bf16`) at the
+benchmark's batch and a few `complete` calls of 1 image x 8 seeds, after warm-up, on the threads torch uses (or
+`--threads`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from biglearn.inference import pick_device
-from biglearn.presets import get_preset
+from biglearn.presets import REGISTRY, get_preset
 
 from .inference import load_model, workloads
 from .training import make_trainer
@@ -34,6 +35,7 @@ def op_table(fn: Callable[[], Any], *, warmup: int, calls: int, rows: int) -> st
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    p.add_argument("--preset", default="mnist-cpu", choices=sorted(REGISTRY), help="the model trained")
     p.add_argument("--batch", type=int, default=64, help="training batch")
     p.add_argument("--steps", type=int, default=4, help="training steps profiled (4 = one R1 interval)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: every core)")
@@ -49,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     call, _ = workloads(model)["complete_1x8"]
     inference = op_table(call, warmup=3, calls=20, rows=args.rows)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(get_preset("mnist-cpu"), args.batch, device, Path(tmp), args.precision)
-        print(f"mnist-cpu training ({args.precision}), {args.steps} steps at batch {args.batch}, "
+        trainer = make_trainer(get_preset(args.preset), args.batch, device, Path(tmp), args.precision)
+        print(f"{args.preset} training ({args.precision}), {args.steps} steps at batch {args.batch}, "
               f"{torch.get_num_threads()} threads")
         print(op_table(trainer.train_step, warmup=2, calls=args.steps, rows=args.rows))
     print(f"\ncomplete 1 image x 8 seeds ({source}), 20 calls")

@@ -159,3 +159,13 @@ def test_precision_modes_time_a_real_step_and_restore_the_matmul_precision():
         assert torch.get_float32_matmul_precision() == "high"
     with pytest.raises(ValueError, match="unknown precision"), precision("fp8"):
         pass
+
+
+def test_profile_names_the_preset_it_trains(capsys):
+    from bench.profile import main
+    assert main(["--preset", "smoke", "--batch", "2", "--steps", "1", "--rows", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"smoke training (fp32), 1 steps at batch 2, {torch.get_num_threads()} threads" in out
+    assert "Self CPU" in out and "mnist-cpu training" not in out
+    with pytest.raises(SystemExit):
+        main(["--preset", "no-such-preset"])
