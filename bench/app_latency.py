@@ -156,17 +156,14 @@ def measure(checkpoint: str, warmup: int, reps: int, browser: bool) -> dict[str,
     """Launch the app on `checkpoint` and time `complete` of 1 image x 8 seeds at every depth."""
     import app
     import biglearn
-    from webapp import handlers, layout, settings
-    from webapp import images as IM
-    from webapp import inputs as IN
-    from webapp import model_slot as MS
+    from webapp import handlers, images, inputs, layout, model_slot, settings
 
     model = biglearn.load(checkpoint)
     demo = layout.build_demo(lambda: model, Path(checkpoint).name)
-    handlers = handlers.Handlers(MS.ModelSlot(lambda: model, Path(checkpoint).name))
+    handlers = handlers.Handlers(model_slot.ModelSlot(lambda: model, Path(checkpoint).name))
     c = model.config
-    image = IM.conform(np.load(settings.DIGITS)["images"][0][..., None], c)
-    mask = IN.quick_mask("top half", c.grid)
+    image = images.conform(np.load(settings.DIGITS)["images"][0][..., None], c)
+    mask = inputs.quick_mask("top half", c.grid)
     results: dict[str, Any] = {"checkpoint": checkpoint, "seeds": SEEDS, "device": str(model.device)}
     results["handler"] = asdict(summarise(in_process(handlers, image, mask, warmup, reps)))
     port = free_port()

@@ -12,9 +12,7 @@ from PIL import Image
 import app
 import biglearn
 from tests.helpers import save_tiny
-from webapp import handlers, layout, settings
-from webapp import inputs as IN
-from webapp import model_slot as MS
+from webapp import handlers, inputs, layout, model_slot, settings
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +22,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture
 def h(ckpt):
-    return handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
+    return handlers.Handlers(model_slot.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
 
 
 @pytest.fixture
@@ -113,7 +111,7 @@ class TestInputs:
         assert np.array_equal(h.quick_mask("invert", digit, top.mask, 0.3).mask, ~painted())
         assert np.array_equal(h.quick_mask("invert", digit, None, 0.3).mask, np.ones((7, 7), dtype=bool))
         assert h.quick_mask("random", digit, None, 0.5).mask.sum() == round(0.5 * 49)
-        assert 0 <= h.new_seed() <= IN.MAX_UI_SEED - settings.MAX_SAMPLES
+        assert 0 <= h.new_seed() <= inputs.MAX_UI_SEED - settings.MAX_SAMPLES
 
 
 class TestComplete:
@@ -166,7 +164,7 @@ class TestClassifyGenerate:
 
     def test_unlabelled_model(self, tmp_path, digit):
         path = save_tiny(tmp_path / "unlabelled.safetensors", num_classes=0)
-        h = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(path, "cpu")))
+        h = handlers.Handlers(model_slot.ModelSlot(lambda: biglearn.load(path, "cpu")))
         assert "without labels" in h.classify(digit, None)[0]
         assert h.class_choices(h.model.config)["choices"] == ["any"]
 
@@ -249,7 +247,7 @@ class TestCheckpoints:
     def test_paths_outside_the_allowed_folders_are_refused(self, ckpt, digit, tmp_path):
         """Outside the allowed folders a missing file and an unreadable one get the same answer (no probing)."""
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
-        closed = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
+        closed = handlers.Handlers(model_slot.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"))
         with pytest.raises(gr.Error, match="only inside the folders"):
             closed.load_checkpoint(str(path), digit, closed.initial_ood(), session("a"))
         with pytest.raises(gr.Error, match="only inside the folders"):  # no way out through ..
@@ -264,11 +262,11 @@ class TestCheckpoints:
         assert "4x4 patch grid" in card and str(tmp_path) not in card and "uploaded other.safetensors" in card
 
     def test_the_bundled_checkpoint_shows_its_model_card(self, ckpt):
-        bundled = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), str(settings.BUNDLED)))
+        bundled = handlers.Handlers(model_slot.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), str(settings.BUNDLED)))
         assert settings.README.read_text(encoding="utf-8").splitlines()[0] in bundled.card()
 
     def test_a_load_changes_only_that_session(self, ckpt, digit, tmp_path):
-        h = handlers.Handlers(MS.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"), allow_paths=(tmp_path,))
+        h = handlers.Handlers(model_slot.ModelSlot(lambda: biglearn.load(ckpt, "cpu"), "tiny"), allow_paths=(tmp_path,))
         before = h.complete(digit, None, 2, 5, session("b"))
         path = save_tiny(tmp_path / "other.safetensors", patch_size=7)
         card, klass, source, target, ood, *pictures = h.load_checkpoint(str(path), digit, h.initial_ood(),
@@ -314,7 +312,7 @@ class TestOneModelPerRequest:
     def test_a_swap_during_a_preset_does_not_mix_models(self, tmp_path, name):
         small = biglearn.load(save_tiny(tmp_path / "a.safetensors"), "cpu")
         large = biglearn.load(save_tiny(tmp_path / "b.safetensors", height=56, width=56, patch_size=8), "cpu")
-        steady = handlers.Handlers(MS.ModelSlot(lambda: small, "a"))
+        steady = handlers.Handlers(model_slot.ModelSlot(lambda: small, "a"))
         swapping = handlers.Handlers(self.SwappingSlot(small, large))
         expected = steady.ood_preset(name, steady.initial_ood())
         got = swapping.ood_preset(name, steady.initial_ood())
@@ -350,7 +348,7 @@ def test_messages_are_plain_text_for_api_clients():
 
 class TestMaskFiles:
     def test_download_then_upload_round_trips(self, h, digit):
-        mask = IN.quick_mask("top half", (7, 7))
+        mask = inputs.quick_mask("top half", (7, 7))
         png, js = h.download_mask(mask)
         assert Image.open(png).size == (7 * 16, 7 * 16)
         for path in (png, js):

@@ -11,8 +11,7 @@ import app
 import biglearn
 from biglearn.config import ModelConfig
 from tests.helpers import SMALL, save_tiny
-from webapp import inputs as IN
-from webapp import layout, settings
+from webapp import inputs, layout, settings
 from webapp.headless import free_port
 from webapp.widgets import decode_data_url, png_data_url
 
@@ -46,7 +45,7 @@ def painted(mask):
     return {"grid": list(mask.shape), "mask": mask.reshape(-1).astype(int).tolist()}
 
 
-TOP = painted(IN.quick_mask("top half", (7, 7)))
+TOP = painted(inputs.quick_mask("top half", (7, 7)))
 ALL = painted(np.ones((7, 7), dtype=bool))
 
 
@@ -133,7 +132,7 @@ def test_a_load_in_one_session_leaves_the_other_alone(client, files):
     assert "4x4 patch grid" in card
     after = gallery_images(b.predict(TOP, 2, 3, api_name="/complete"))
     assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
-    top4 = painted(IN.quick_mask("top half", (4, 4)))
+    top4 = painted(inputs.quick_mask("top half", (4, 4)))
     assert len(a.predict(top4, 1, 0, api_name="/complete")) == 1
     with pytest.raises(AppError, match="only inside the folders"):  # refused: nothing changes
         a.predict("/etc/hostname", api_name="/load_checkpoint")
@@ -174,7 +173,7 @@ def test_readme_api_snippet_and_raw_samples_are_the_librarys(client, files):
     returns exactly the library's samples for those seeds."""
     from pathlib import Path
 
-    from webapp import images as IM
+    from webapp import images
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = text.split("## The app", 1)[1].split("```python", 1)[1].split("```", 1)[0]
@@ -184,7 +183,7 @@ def test_readme_api_snippet_and_raw_samples_are_the_librarys(client, files):
     raw = scope["raw"]
     assert raw["shape"] == [2, 1, 28, 28] and raw["seeds"] == [0, 1] and raw["source"] == [1] * 21 + [0] * 28
     m = biglearn.load(files / "tiny.safetensors", "cpu")
-    image = IM.load_image(str(files / "digit.png"), m.config)
+    image = images.load_image(str(files / "digit.png"), m.config)
     source = np.array(raw["source"], dtype=bool)
     expected = m.complete(image[None], source[None], seeds=[0, 1])[0]
     assert np.array_equal(np.asarray(raw["samples"], dtype=np.float32), expected.numpy())
@@ -258,7 +257,9 @@ def test_served_files_are_deleted_once_old(files):
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         keep = {f for block in demo.blocks.values() for f in getattr(block, "keep_in_cache", set())}
-        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(TOP, 3, 0, api_name="/complete")
+        # no download: on a loaded machine the 1-second cache age can pass before the client would fetch the tiles
+        Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False).predict(
+            TOP, 3, 0, api_name="/complete")
         made = [f for s in demo.temp_file_sets for f in s if f not in keep]
         assert len(made) >= 3 and all(os.path.exists(f) for f in made)
         deadline = time.monotonic() + 20

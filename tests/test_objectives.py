@@ -6,8 +6,7 @@ import math
 import pytest
 import torch
 
-from biglearn import UniversalDiscriminator, UniversalGenerator
-from biglearn import objectives as obj
+from biglearn import UniversalDiscriminator, UniversalGenerator, objectives
 from biglearn.config import LossConfig, MaskConfig
 from biglearn.masks import LABEL_ABSENT, LABEL_SOURCE, LABEL_TARGET, Tasks, sample_tasks
 from biglearn.patches import to_model_range
@@ -37,19 +36,19 @@ def grads(module):
 
 def d_terms(setup, loss):
     g, d, x, labels, tasks = setup
-    fakes = obj.draw_fakes(g, x, tasks, labels, loss)
-    terms = obj.discriminator_losses(d, x, fakes.detach(), tasks, labels, loss)
-    terms["r1"] = obj.r1_penalty(d, x, tasks, labels, loss, scale=loss.r1_interval)
+    fakes = objectives.draw_fakes(g, x, tasks, labels, loss)
+    terms = objectives.discriminator_losses(d, x, fakes.detach(), tasks, labels, loss)
+    terms["r1"] = objectives.r1_penalty(d, x, tasks, labels, loss, scale=loss.r1_interval)
     return terms
 
 
 def g_terms(setup, loss):
     """G's terms computed as the trainer does: D frozen while building the graph."""
     g, d, x, labels, tasks = setup
-    fakes = obj.draw_fakes(g, x, tasks, labels, loss)
+    fakes = objectives.draw_fakes(g, x, tasks, labels, loss)
     d.requires_grad_(False)
-    terms = obj.generator_losses(d, fakes, tasks, labels, loss)
-    terms["label_ce"] = obj.label_loss(g, x, labels, tasks, MaskConfig())
+    terms = objectives.generator_losses(d, fakes, tasks, labels, loss)
+    terms["label_ce"] = objectives.label_loss(g, x, labels, tasks, MaskConfig())
     d.requires_grad_(True)
     return terms
 
@@ -103,35 +102,35 @@ def test_adversarial_terms_reach_generator_body_label_term_reaches_classifier(se
 def test_label_loss_without_label_targets_is_zero_with_graph(setup):
     g, _, x, labels, tasks = setup
     tasks.label_role[:] = LABEL_SOURCE
-    ce = obj.label_loss(g, x, labels, tasks, MaskConfig())
+    ce = objectives.label_loss(g, x, labels, tasks, MaskConfig())
     assert ce.item() == 0 and ce.requires_grad
 
 
 def test_source_labels_only_where_label_is_a_source(setup):
     _, _, _, labels, tasks = setup
-    cond = obj.source_labels(labels, tasks)
+    cond = objectives.source_labels(labels, tasks)
     is_source = tasks.label_role == LABEL_SOURCE
     assert torch.equal(cond[is_source], labels[is_source])
     assert (cond[~is_source] == -1).all()
-    assert obj.source_labels(None, tasks) is None
+    assert objectives.source_labels(None, tasks) is None
 
 
 def test_r1_is_exactly_zero_when_d_ignores_x(setup):
     """Zero patch-embedding weights: the only path from the pixels into D is cut, so ∇_x f = 0."""
     _, d, x, labels, tasks = setup
     loss = LossConfig(r1_gamma=10.0)
-    assert obj.r1_penalty(d, x, tasks, labels, loss).item() > 0
+    assert objectives.r1_penalty(d, x, tasks, labels, loss).item() > 0
     with torch.no_grad():
         d.patch_embed.weight.zero_()
-    r1 = obj.r1_penalty(d, x, tasks, labels, loss, scale=4.0)
+    r1 = objectives.r1_penalty(d, x, tasks, labels, loss, scale=4.0)
     assert r1.item() == 0.0
     assert torch.equal(d(x, tasks.source, tasks.target), d(torch.rand_like(x), tasks.source, tasks.target))
 
 
 def test_r1_scales_with_gamma_and_interval(setup):
     _, d, x, labels, tasks = setup
-    base = obj.r1_penalty(d, x, tasks, labels, LossConfig(r1_gamma=1.0))
-    assert torch.allclose(obj.r1_penalty(d, x, tasks, labels, LossConfig(r1_gamma=2.0), scale=3.0), 6 * base)
+    base = objectives.r1_penalty(d, x, tasks, labels, LossConfig(r1_gamma=1.0))
+    assert torch.allclose(objectives.r1_penalty(d, x, tasks, labels, LossConfig(r1_gamma=2.0), scale=3.0), 6 * base)
 
 
 # --- learning a toy distribution -----------------------------------------------------------------
@@ -165,15 +164,15 @@ def test_a_few_hundred_steps_move_the_generator_to_a_toy_distribution(tiny_confi
     images = pattern.expand(32, -1, -1, -1)
     for step in range(150):
         tasks = sample_tasks(32, config.num_patches, masks)
-        fakes = obj.draw_fakes(g, images, tasks, None, loss)
-        d_loss = obj.discriminator_losses(d, images, fakes.detach(), tasks, None, loss)["d_total"]
+        fakes = objectives.draw_fakes(g, images, tasks, None, loss)
+        d_loss = objectives.discriminator_losses(d, images, fakes.detach(), tasks, None, loss)["d_total"]
         if step % loss.r1_interval == 0:
-            d_loss = d_loss + obj.r1_penalty(d, images, tasks, None, loss, scale=loss.r1_interval)
+            d_loss = d_loss + objectives.r1_penalty(d, images, tasks, None, loss, scale=loss.r1_interval)
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
         d.requires_grad_(False)
-        g_loss = obj.generator_losses(d, fakes, tasks, None, loss)["g_total"]
+        g_loss = objectives.generator_losses(d, fakes, tasks, None, loss)["g_total"]
         d.requires_grad_(True)
         opt_g.zero_grad()
         g_loss.backward()
@@ -186,16 +185,16 @@ def test_a_few_hundred_steps_move_the_generator_to_a_toy_distribution(tiny_confi
 
 def test_mode_seeking_follows_its_formula_and_its_cap(setup):
     g, _, x, labels, tasks = setup
-    fakes = obj.draw_fakes(g, x, tasks, labels, LossConfig())
+    fakes = objectives.draw_fakes(g, x, tasks, labels, LossConfig())
     torch.manual_seed(7)
-    got = obj.mode_seeking(g, x, fakes, tasks, labels, LossConfig(diversity_cap=100.0))
+    got = objectives.mode_seeking(g, x, fakes, tasks, labels, LossConfig(diversity_cap=100.0))
     torch.manual_seed(7)
     z2 = torch.randn_like(fakes.z1[:2])
     with torch.no_grad():
-        x2 = g(x[:2], tasks.source[:2], z2, obj.source_labels(labels, tasks)[:2])
+        x2 = g(x[:2], tasks.source[:2], z2, objectives.source_labels(labels, tasks)[:2])
         by_hand = ((fakes.x1[:2] - x2).abs().mean((1, 2, 3)) / (fakes.z1[:2] - z2).abs().mean(1)).mean()
     assert got.item() == pytest.approx(by_hand.item(), rel=1e-5) and got.item() > 0
-    capped = obj.mode_seeking(g, x, fakes, tasks, labels, LossConfig(diversity_cap=1e-6))
+    capped = objectives.mode_seeking(g, x, fakes, tasks, labels, LossConfig(diversity_cap=1e-6))
     assert capped.item() == pytest.approx(1e-6)
     capped.backward()
     assert not any(v for v in grads(g).values() if v is not None), "a capped pair still pushes G"
@@ -206,10 +205,10 @@ def test_mode_seeking_counts_only_target_pixels_and_trains_only_g(setup):
     g, d, x, labels, tasks = setup
     everything = Tasks(torch.ones_like(tasks.source), torch.zeros_like(tasks.target), tasks.comm_source,
                        tasks.comm_target, tasks.label_role)
-    fakes = obj.draw_fakes(g, x, everything, labels, LossConfig())
-    assert obj.mode_seeking(g, x, fakes, everything, labels, LossConfig()).item() == 0.0
-    fakes = obj.draw_fakes(g, x, tasks, labels, LossConfig())
-    obj.mode_seeking(g, x, fakes, tasks, labels, LossConfig()).backward()
+    fakes = objectives.draw_fakes(g, x, everything, labels, LossConfig())
+    assert objectives.mode_seeking(g, x, fakes, everything, labels, LossConfig()).item() == 0.0
+    fakes = objectives.draw_fakes(g, x, tasks, labels, LossConfig())
+    objectives.mode_seeking(g, x, fakes, tasks, labels, LossConfig()).backward()
     assert all(v is None for v in grads(d).values()) and grads(g)["noise_mlp.0.weight"]
 
 
@@ -218,15 +217,18 @@ def test_maximising_mode_seeking_makes_samples_of_one_task_differ_more(setup):
     loss = LossConfig(diversity_cap=100.0)
     opt = torch.optim.Adam(g.parameters(), lr=1e-3)
 
+    def seeking() -> torch.Tensor:
+        return objectives.mode_seeking(g, x, objectives.draw_fakes(g, x, tasks, labels, loss), tasks, labels, loss)
+
     def spread() -> float:
         torch.manual_seed(1)
         with torch.no_grad():
-            return obj.mode_seeking(g, x, obj.draw_fakes(g, x, tasks, labels, loss), tasks, labels, loss).item()
+            return seeking().item()
 
     before = spread()
     for _ in range(30):
         opt.zero_grad()
-        (-obj.mode_seeking(g, x, obj.draw_fakes(g, x, tasks, labels, loss), tasks, labels, loss)).backward()
+        (-seeking()).backward()
         opt.step()
     assert spread() > 1.5 * before
 
@@ -244,21 +246,21 @@ def test_mode_seeking_values_out_of_range_are_refused(change, message):
 def test_mode_seeking_can_skip_the_samples_whose_label_is_given(setup):
     """Sample 0 of the batch has its label as a source (a class-conditional task), sample 1 does not."""
     g, _, x, labels, tasks = setup
-    fakes = obj.draw_fakes(g, x, tasks, labels, LossConfig())
+    fakes = objectives.draw_fakes(g, x, tasks, labels, LossConfig())
     torch.manual_seed(7)
     z2 = torch.randn_like(fakes.z1[:2])
     with torch.no_grad():
-        x2 = g(x[:2], tasks.source[:2], z2, obj.source_labels(labels, tasks)[:2])
+        x2 = g(x[:2], tasks.source[:2], z2, objectives.source_labels(labels, tasks)[:2])
         each = (fakes.x1[:2] - x2).abs().mean((1, 2, 3)) / (fakes.z1[:2] - z2).abs().mean(1)
     got = {}
     for labelled in (True, False):
         torch.manual_seed(7)
-        got[labelled] = obj.mode_seeking(g, x, fakes, tasks, labels,
+        got[labelled] = objectives.mode_seeking(g, x, fakes, tasks, labels,
                                          LossConfig(diversity_cap=100.0, diversity_labelled=labelled)).item()
     assert got[True] == pytest.approx(each.mean().item(), rel=1e-5)
     assert got[False] == pytest.approx(each[1].item(), rel=1e-5) and each[0] != each[1]
     only_given = Tasks(tasks.source, tasks.target, tasks.comm_source, tasks.comm_target,
                        torch.full_like(tasks.label_role, LABEL_SOURCE))
-    assert obj.mode_seeking(g, x, fakes, only_given, labels, LossConfig(diversity_labelled=False)).item() == 0.0
+    assert objectives.mode_seeking(g, x, fakes, only_given, labels, LossConfig(diversity_labelled=False)).item() == 0.0
     with pytest.raises(ValueError, match="diversity_labelled"):
         LossConfig(diversity_labelled="no")

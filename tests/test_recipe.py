@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import biglearn
-from biglearn import objectives as obj
+from biglearn import objectives
 from biglearn.augment import random_shifts, translate
 from biglearn.config import BigLearnConfig, ModelConfig
 from biglearn.generator import UniversalGenerator
@@ -59,7 +59,7 @@ def test_translate_passes_gradients_and_shifts_stay_in_range():
 def test_the_trainer_shifts_real_and_fakes_alike_and_never_the_sources(tmp_path, monkeypatch):
     """G gets the data unshifted; D gets real and every fake of a sample under one and the same shift."""
     seen: dict[str, object] = {}
-    real_draw, real_d = obj.draw_fakes, obj.discriminator_losses
+    real_draw, real_d = objectives.draw_fakes, objectives.discriminator_losses
 
     def draw(generator, images, tasks, labels, config):
         seen["g_images"], seen["tasks"] = images.clone(), tasks
@@ -78,8 +78,8 @@ def test_the_trainer_shifts_real_and_fakes_alike_and_never_the_sources(tmp_path,
         batches.append(out[0].clone())
         return out
 
-    monkeypatch.setattr(loop.obj, "draw_fakes", draw)
-    monkeypatch.setattr(loop.obj, "discriminator_losses", d_losses)
+    monkeypatch.setattr(loop.objectives, "draw_fakes", draw)
+    monkeypatch.setattr(loop.objectives, "discriminator_losses", d_losses)
     monkeypatch.setattr(loop.Trainer, "batch", batch)
     assert train(tmp_path / "run", "--steps", "1", "--augment-shift", "3") == 0
     data = batches[-1]

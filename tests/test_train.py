@@ -241,14 +241,14 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, capsys, monke
     out = tmp_path / "run"
     assert train(out, "--steps", "2") == 0
     before = (out / INFERENCE_FILE).read_bytes()
-    real = loop.obj.generator_losses
+    real = loop.objectives.generator_losses
 
     def exploding(*args, **kwargs):
         terms = real(*args, **kwargs)
         terms["g_data"] = terms["g_data"] * float("nan")
         return terms
 
-    monkeypatch.setattr(loop.obj, "generator_losses", exploding)
+    monkeypatch.setattr(loop.objectives, "generator_losses", exploding)
     err = run_error(capsys, "--data", str(DIGITS), "--out", str(out), *FAST, "--steps", "4", "--resume")
     assert "'g_data'" in err and "step 2" in err
     assert (out / INFERENCE_FILE).read_bytes() == before

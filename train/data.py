@@ -128,20 +128,20 @@ def load_folder(path: Path, height: int, width: int, channels: int) -> Dataset:
 
 def load_torchvision(name: str, root: Path, height: int, width: int, channels: int) -> Dataset:
     """Download (first use) and load a torchvision dataset's training split."""
-    import torchvision.datasets as tvd
+    from torchvision import datasets
 
     try:
         if name == "mnist":
-            ds = tvd.MNIST(root, train=True, download=True)
+            ds = datasets.MNIST(root, train=True, download=True)
             images, labels = ds.data.numpy(), ds.targets.numpy()
         elif name == "fashion-mnist":
-            ds = tvd.FashionMNIST(root, train=True, download=True)
+            ds = datasets.FashionMNIST(root, train=True, download=True)
             images, labels = ds.data.numpy(), ds.targets.numpy()
         elif name == "cifar10":
-            ds = tvd.CIFAR10(root, train=True, download=True)
+            ds = datasets.CIFAR10(root, train=True, download=True)
             images, labels = ds.data, np.asarray(ds.targets)
         else:  # celeba: aligned faces, no labels; 178x218 centre-cropped to the preset's size
-            ds = tvd.CelebA(root, split="train", download=True)
+            ds = datasets.CelebA(root, split="train", download=True)
             images = np.stack([np.asarray(ds[i][0]) for i in range(len(ds))])
             labels = None
     except Exception as exc:  # network and archive errors come in many types

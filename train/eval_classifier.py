@@ -167,11 +167,11 @@ def load_labelled(source: str | Path, data_root: Path = DATA_ROOT) -> tuple[np.n
     TORCHVISION_SETS (downloaded into `data_root` on first use); ValueError saying how to supply it otherwise."""
     if str(source) not in TORCHVISION_SETS:
         return load_npz(Path(source))
-    import torchvision.datasets as tvd
+    from torchvision import datasets
 
     cls, train = TORCHVISION_SETS[str(source)]
     try:
-        ds = getattr(tvd, cls)(str(data_root), train=train, download=True)
+        ds = getattr(datasets, cls)(str(data_root), train=train, download=True)
     except Exception as exc:  # network and archive errors come in many types
         raise ValueError(f"could not download or read torchvision's {cls} ({'train' if train else 'test'} split) "
                          f"into {data_root} (offline?): {type(exc).__name__}: {exc}. Put its files there "

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from biglearn import objectives as obj
+from biglearn import objectives
 from biglearn.augment import random_shifts
 from biglearn.checkpoint import (
     check_state_dict,
@@ -264,17 +264,17 @@ class Trainer:
                           tasks: Tasks) -> dict[str, torch.Tensor]:
         """One D update and one G update through the same fakes (big learning and its joint-only case)."""
         cfg = self.config
-        fakes = obj.draw_fakes(self.step_G, images, tasks, labels, cfg.loss)  # G copies its sources unshifted
+        fakes = objectives.draw_fakes(self.step_G, images, tasks, labels, cfg.loss)  # G copies its sources unshifted
         real, seen = images, fakes  # what D sees: with augmentation, real and fakes shifted alike
         if self.train.augment_shift:
             shifts = random_shifts(images.shape[0], self.train.augment_shift, images.device)
-            real, seen = obj.shift_alike(images, fakes, shifts)
+            real, seen = objectives.shift_alike(images, fakes, shifts)
         # discriminator
-        d_terms = obj.discriminator_losses(self.step_D, real, seen.detach(), tasks, labels, cfg.loss)
+        d_terms = objectives.discriminator_losses(self.step_D, real, seen.detach(), tasks, labels, cfg.loss)
         d_loss = d_terms["d_total"]
         if cfg.loss.r1_gamma > 0 and self.step % cfg.loss.r1_interval == 0:
             with full_precision(self.device):  # a double backward: fp32, like every loss
-                d_terms["r1"] = obj.r1_penalty(self.D, real, tasks, labels, cfg.loss, scale=cfg.loss.r1_interval)
+                d_terms["r1"] = objectives.r1_penalty(self.D, real, tasks, labels, cfg.loss, scale=cfg.loss.r1_interval)
             d_loss = d_loss + d_terms["r1"]
         self._check_finite(d_terms)
         self.opt_d.zero_grad(set_to_none=True)
@@ -282,13 +282,13 @@ class Trainer:
         self._apply(self.opt_d, list(self.D.parameters()), self.train.lr_d)
         # generator, through the same fakes and the updated D
         self.D.requires_grad_(False)
-        g_terms = obj.generator_losses(self.step_D, seen, tasks, labels, cfg.loss)
+        g_terms = objectives.generator_losses(self.step_D, seen, tasks, labels, cfg.loss)
         g_loss = g_terms["g_total"]
         if cfg.loss.diversity_weight > 0:  # on the unshifted fakes: what G drew, before D's augmentation
-            g_terms["g_div"] = obj.mode_seeking(self.step_G, images, fakes, tasks, labels, cfg.loss)
+            g_terms["g_div"] = objectives.mode_seeking(self.step_G, images, fakes, tasks, labels, cfg.loss)
             g_loss = g_loss - cfg.loss.diversity_weight * g_terms["g_div"]
         if labels is not None and cfg.loss.label_weight > 0:
-            g_terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
+            g_terms["label_ce"] = objectives.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
             g_loss = g_loss + cfg.loss.label_weight * g_terms["label_ce"]
         self.D.requires_grad_(True)
         self._check_finite(g_terms)
@@ -302,13 +302,13 @@ class Trainer:
         if cfg.loss.objective == "supervised":
             if labels is None:
                 raise TrainingError("--objective supervised needs labelled data")
-            terms = {"label_ce": obj.supervised_loss(self.G, images, labels, observed)}
+            terms = {"label_ce": objectives.supervised_loss(self.G, images, labels, observed)}
             loss = terms["label_ce"]
         else:
-            terms = {"mse": obj.mae_loss(self.step_G, images, tasks, labels)}
+            terms = {"mse": objectives.mae_loss(self.step_G, images, tasks, labels)}
             loss = terms["mse"]
             if labels is not None and cfg.loss.label_weight > 0:
-                terms["label_ce"] = obj.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
+                terms["label_ce"] = objectives.label_loss(self.G, images, labels, tasks, cfg.masks, observed)
                 loss = loss + cfg.loss.label_weight * terms["label_ce"]
         self._check_finite(terms)
         self._update_generator(loss)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from biglearn import objectives as obj
+from biglearn import objectives
 from biglearn.checkpoint import CheckpointError, load_resume, prefixed
 from biglearn.cli import run_main
 from biglearn.config import BigLearnConfig
@@ -45,11 +45,11 @@ def term_gradients(G: UniversalGenerator, D: UniversalDiscriminator, images: tor
     params = [p for p in G.parameters() if p.requires_grad]
     D.requires_grad_(False)
     try:
-        fakes = obj.draw_fakes(G, images, tasks, labels, config.loss)
-        losses = {"g_total": obj.generator_losses(D, fakes, tasks, labels, config.loss)["g_total"],
-                  "g_div": obj.mode_seeking(G, images, fakes, tasks, labels, config.loss)}
+        fakes = objectives.draw_fakes(G, images, tasks, labels, config.loss)
+        losses = {"g_total": objectives.generator_losses(D, fakes, tasks, labels, config.loss)["g_total"],
+                  "g_div": objectives.mode_seeking(G, images, fakes, tasks, labels, config.loss)}
         if labels is not None and bool(has_label.any()):
-            losses["label_ce"] = obj.label_loss(G, images, labels, tasks, config.masks)
+            losses["label_ce"] = objectives.label_loss(G, images, labels, tasks, config.masks)
         return {name: (float(loss.detach()), _gradient(loss, params)) for name, loss in losses.items()}
     finally:
         D.requires_grad_(True)

@@ -23,12 +23,7 @@ from biglearn.config import ModelConfig
 from biglearn.figures import SWEEP_RATIOS, ratio_sweep
 from biglearn.render import grid_image, upscale
 
-from . import images as IM
-from . import inputs as IN
-from . import mask_files as MF
-from . import model_slot as MS
-from . import pictures as PI
-from . import transplant as TR
+from . import images, inputs, mask_files, model_slot, pictures, transplant
 from .refusals import refused
 from .restarts import Restarts
 from .sessions import SessionModels, checked_source
@@ -122,9 +117,9 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def thumbnails(images: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
+def thumbnails(examples: np.ndarray, captions: list[str]) -> list[tuple[np.ndarray, str]]:
     """Example images (N, H, W[, C]) as crisp gallery thumbnails with captions."""
-    return [(upscale(PI.to_rgb(img), THUMB_SCALE), cap) for img, cap in zip(images, captions, strict=True)]
+    return [(upscale(pictures.to_rgb(img), THUMB_SCALE), cap) for img, cap in zip(examples, captions, strict=True)]
 
 
 def captioned(tiles: list[np.ndarray], seeds: list[int]) -> list[tuple[np.ndarray, str]]:
@@ -173,13 +168,13 @@ class Handlers:
     Inputs and outputs are plain values (numpy images, bool patch masks, lists), so tests call them directly.
     """
 
-    def __init__(self, slot: MS.ModelSlot, allow_paths: tuple[Path, ...] = ()) -> None:
+    def __init__(self, slot: model_slot.ModelSlot, allow_paths: tuple[Path, ...] = ()) -> None:
         self.slot = slot  # the default model of every session
         self.sessions = SessionModels(slot)
         self.restarts = Restarts()  # this run's id, for pages loaded before a restart
         self.allowed = (ASSETS, *allow_paths)  # the only folders a typed-in local path may point into
-        self.digits, self.digit_captions = IM.load_examples(DIGITS)
-        self.fashion, self.fashion_captions = IM.load_examples(FASHION)
+        self.digits, self.digit_captions = images.load_examples(DIGITS)
+        self.fashion, self.fashion_captions = images.load_examples(FASHION)
 
     def model_of(self, request: gr.Request | None) -> biglearn.BigLearnModel:
         """The model of the request's browser session (the default one without a session: tests, scripts). A page
@@ -216,17 +211,17 @@ class Handlers:
     @staticmethod
     def show(image: np.ndarray, c: ModelConfig, mask: np.ndarray | None = None) -> Painting:
         """The source painter for an image (and optionally a painted mask), for a model of config `c`."""
-        return Painting(IM.conform(image, c), np.zeros(c.grid, dtype=bool) if mask is None else mask)
+        return Painting(images.conform(image, c), np.zeros(c.grid, dtype=bool) if mask is None else mask)
 
     @staticmethod
     def canvas(c: ModelConfig) -> Painting:
         """The empty target painter of marginal generation."""
-        return Painting(PI.blank_image(c), np.zeros(c.grid, dtype=bool))
+        return Painting(pictures.blank_image(c), np.zeros(c.grid, dtype=bool))
 
     def pick_example(self, evt: gr.SelectData, request: gr.Request = None) -> tuple[np.ndarray, Painting]:
         """A click on the examples strip: that MNIST digit becomes the image."""
         c = self.model_of(request).config
-        image = IM.conform(as_hwc(self.digits[evt.index]), c)
+        image = images.conform(as_hwc(self.digits[evt.index]), c)
         return image, self.show(image, c)
 
     @user_errors
@@ -235,7 +230,7 @@ class Handlers:
         if not path:
             raise ValueError("no file was uploaded")
         c = self.model_of(request).config
-        image = IM.load_image(path, c)
+        image = images.load_image(path, c)
         return image, self.show(image, c)
 
     @user_errors
@@ -244,7 +239,7 @@ class Handlers:
         if drawing is None or np.ptp(np.asarray(drawing.convert("L"))) == 0:
             raise ValueError("draw something on the pad first (dark strokes on the white canvas)")
         c = self.model_of(request).config
-        image = IM.prepare_image(drawing, c)
+        image = images.prepare_image(drawing, c)
         return image, self.show(image, c)
 
     @user_errors
@@ -253,7 +248,7 @@ class Handlers:
         """A quick-mask button: random-r, top half, left half, centre, invert or clear."""
         c = self.model_of(request).config
         current = checked_mask(painted, c.grid) if name == "invert" else None
-        mask = IN.quick_mask(name, c.grid, current=current, ratio=float(ratio), seed=random.randrange(2**31))
+        mask = inputs.quick_mask(name, c.grid, current=current, ratio=float(ratio), seed=random.randrange(2**31))
         return self.show(image, c, mask)
 
     @user_errors
@@ -261,7 +256,7 @@ class Handlers:
         """The painted source as mask.png (white = kept) and mask.json (the API's format), to save."""
         c = self.model_of(request).config
         mask = checked_mask(painted, c.grid)
-        return [str(p) for p in MF.write_mask_files(mask, Path(tempfile.mkdtemp(prefix="biglearn-mask-")))]
+        return [str(p) for p in mask_files.write_mask_files(mask, Path(tempfile.mkdtemp(prefix="biglearn-mask-")))]
 
     @user_errors
     def upload_mask(self, path: str | None, image: np.ndarray, request: gr.Request = None) -> Painting:
@@ -269,12 +264,12 @@ class Handlers:
         if not path:
             raise ValueError("no file was uploaded")
         c = self.model_of(request).config
-        return self.show(image, c, MF.read_mask_file(path, c.grid))
+        return self.show(image, c, mask_files.read_mask_file(path, c.grid))
 
     @staticmethod
     def new_seed() -> int:
         """A fresh random seed."""
-        return random.randrange(IN.MAX_UI_SEED - MAX_SAMPLES)
+        return random.randrange(inputs.MAX_UI_SEED - MAX_SAMPLES)
 
     # model calls ---------------------------------------------------------------------------------
 
@@ -283,21 +278,21 @@ class Handlers:
         """One `complete` call of the session's model: (samples (n, C, H, W), seeds, source, config)."""
         m = self.model_of(request)
         c = m.config
-        seeds = IN.check_seeds(seed, n)
+        seeds = inputs.check_seeds(seed, n)
         source = checked_mask(painted, c.grid)
         if source.all():
             raise ValueError("every patch is painted as kept, so there is nothing left to generate: erase some "
                              "patches (or press invert or clear)")
-        return m.complete(IM.conform(image, c)[None], source[None], seeds=seeds)[0], seeds, source, c
+        return m.complete(images.conform(image, c)[None], source[None], seeds=seeds)[0], seeds, source, c
 
     def _generated(self, klass: str, target: np.ndarray | None, n: float, seed: float,
                    request: gr.Request | None) -> tuple[torch.Tensor, list[int], np.ndarray, ModelConfig]:
         """One `generate` call of the session's model: (samples, seeds, target region, config)."""
         m = self.model_of(request)
         c = m.config
-        seeds = IN.check_seeds(seed, n)
+        seeds = inputs.check_seeds(seed, n)
         target = checked_mask(target, c.grid)
-        label = IN.parse_class(klass, c.num_classes)
+        label = inputs.parse_class(klass, c.num_classes)
         labels = None if label is None else torch.full((len(seeds),), label)
         out = m.generate(len(seeds), seeds=seeds, labels=labels,
                          target=np.repeat(target.reshape(1, -1), len(seeds), 0) if target.any() else None)
@@ -311,7 +306,7 @@ class Handlers:
         if not source.any():
             gr.Info("Nothing is painted, so this is joint generation p(x): a new image per seed. "
                     "Paint patches to keep them.")
-        return captioned(PI.render_tiles(samples, c, source), seeds)
+        return captioned(pictures.render_tiles(samples, c, source), seeds)
 
     @user_errors
     def complete_raw(self, image: np.ndarray, painted: np.ndarray | None, n: float, seed: float,
@@ -333,13 +328,13 @@ class Handlers:
         """Paper Fig. 3: rows = seeds, columns = source ratio 0 ... 0.9 and the real image."""
         m = self.model_of(request)
         c = m.config
-        seeds = IN.check_seeds(seed, rows)
-        x = torch.from_numpy(IM.conform(image, c)).permute(2, 0, 1)[None].float() / 255.0
+        seeds = inputs.check_seeds(seed, rows)
+        x = torch.from_numpy(images.conform(image, c)).permute(2, 0, 1)[None].float() / 255.0
         grid, outlines = ratio_sweep(m, x, seeds=seeds, mode="first" if mode == "raster-first" else "random")
-        f = PI.scale_for(c, 112)
+        f = pictures.scale_for(c, 112)
         picture = grid_image(grid, factor=f, pad=4, outlines=outlines, patch_size=c.patch_size)
         labels = [f"{r:g}" for r in SWEEP_RATIOS] + ["real"]  # short: readable on a phone
-        return PI.add_column_labels(picture, labels, c.width * f, 4)
+        return pictures.add_column_labels(picture, labels, c.width * f, 4)
 
     @user_errors
     def classify(self, image: np.ndarray, painted: np.ndarray | None,
@@ -349,10 +344,10 @@ class Handlers:
         m = self.model_of(request)
         c = m.config
         source = checked_mask(painted, c.grid)
-        summary = IN.source_summary(source)
+        summary = inputs.source_summary(source)
         if not c.num_classes:
             return "This checkpoint was trained without labels: it has no classifier.", summary
-        probs = m.classify(IM.conform(image, c)[None], (source if source.any() else ~source)[None])[0]
+        probs = m.classify(images.conform(image, c)[None], (source if source.any() else ~source)[None])[0]
         return {str(k): float(p) for k, p in enumerate(probs)}, summary
 
     @user_errors
@@ -360,7 +355,7 @@ class Handlers:
                  request: gr.Request = None) -> list[tuple[np.ndarray, str]]:
         """Joint p(x), class-conditional p(x | y) or marginal p(x_T) (the painted region) generation."""
         out, seeds, target, c = self._generated(klass, target, n, seed, request)
-        return captioned(PI.render_tiles(out, c, target, PI.TARGET_OUTLINE), seeds)
+        return captioned(pictures.render_tiles(out, c, target, pictures.TARGET_OUTLINE), seeds)
 
     # out-of-domain -------------------------------------------------------------------------------
 
@@ -368,18 +363,19 @@ class Handlers:
     def ood_compose(ood: OodState, c: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
         """The digit with the picked donor patches pasted in, and its source mask, for a model of config `c`."""
         picks, dests, keep = (below(k, c.num_patches) for k in (ood.picks, ood.dests, ood.keep))
-        return TR.transplant(IM.conform(ood.digit, c), IM.conform(ood.donor, c), c.patch_size, picks, dests, keep)
+        digit, donor = images.conform(ood.digit, c), images.conform(ood.donor, c)
+        return transplant.transplant(digit, donor, c.patch_size, picks, dests, keep)
 
     def ood_views(self, ood: OodState, c: ModelConfig) -> OodViews:
         """(state, digit picture with destinations and kept patches, donor picture with numbered picks,
         the composed source as the model will see it), for a model of config `c`."""
-        digit = PI.mark_patches(PI.grid_picture(IM.conform(ood.digit, c), c), ood.dests, c.grid,
-                                color=PI.DEST_COLOR)
-        digit = PI.mark_patches(digit, ood.keep, c.grid, color=PI.KEEP_COLOR, numbered=False)
-        donor = PI.mark_patches(PI.grid_picture(IM.conform(ood.donor, c), c), ood.picks, c.grid)
+        digit = pictures.mark_patches(pictures.grid_picture(images.conform(ood.digit, c), c), ood.dests, c.grid,
+                                color=pictures.DEST_COLOR)
+        digit = pictures.mark_patches(digit, ood.keep, c.grid, color=pictures.KEEP_COLOR, numbered=False)
+        donor = pictures.mark_patches(pictures.grid_picture(images.conform(ood.donor, c), c), ood.picks, c.grid)
         composite, source = self.ood_compose(ood, c)
-        preview = PI.outline_region(PI.grid_picture(PI.source_view(composite, source, c), c), source,
-                                   PI.SOURCE_OUTLINE, 3)
+        preview = pictures.outline_region(pictures.grid_picture(pictures.source_view(composite, source, c), c), source,
+                                   pictures.SOURCE_OUTLINE, 3)
         return OodViews(ood, digit, donor, preview)
 
     @user_errors
@@ -387,7 +383,7 @@ class Handlers:
         """Opening the tab: the digit that receives the patches is the image chosen on the left (upload, drawing
         or example); the picks are kept."""
         c = self.model_of(request).config
-        return self.ood_views(replace(ood, digit=IM.conform(image, c)), c)
+        return self.ood_views(replace(ood, digit=images.conform(image, c)), c)
 
     @user_errors
     def ood_choose_digit(self, ood: OodState, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
@@ -406,32 +402,32 @@ class Handlers:
         if not path:
             raise ValueError("no file was uploaded")
         c = self.model_of(request).config
-        return self.ood_views(replace(ood, donor=IM.load_image(path, c)), c)
+        return self.ood_views(replace(ood, donor=images.load_image(path, c)), c)
 
     @user_errors
     def ood_click_donor(self, ood: OodState, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
         """A click on the donor's grid picks (or unpicks) that patch."""
         c = self.model_of(request).config
-        side = PI.scale_for(c, PI.EDITOR_PX)
-        idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
-        return self.ood_views(replace(ood, picks=IN.toggle(ood.picks, idx)), c)
+        side = pictures.scale_for(c, pictures.EDITOR_PX)
+        idx = inputs.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
+        return self.ood_views(replace(ood, picks=inputs.toggle(ood.picks, idx)), c)
 
     @user_errors
     def ood_click_digit(self, ood: OodState, what: str, evt: gr.SelectData, request: gr.Request = None) -> OodViews:
         """A click on the digit's grid toggles a destination or a kept patch, as chosen."""
         c = self.model_of(request).config
-        side = PI.scale_for(c, PI.EDITOR_PX)
-        idx = IN.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
+        side = pictures.scale_for(c, pictures.EDITOR_PX)
+        idx = inputs.cell_at(evt.index, (c.height * side, c.width * side), c.grid)
         if what not in OOD_DIGIT_CLICKS:
             raise ValueError(f"a click on the digit chooses one of: {', '.join(OOD_DIGIT_CLICKS)}")
         key = "dests" if what == OOD_DEST else "keep"
-        return self.ood_views(replace(ood, **{key: IN.toggle(getattr(ood, key), idx)}), c)
+        return self.ood_views(replace(ood, **{key: inputs.toggle(getattr(ood, key), idx)}), c)
 
     @user_errors
     def ood_preset(self, name: str, ood: OodState, request: gr.Request = None) -> OodViews:
         """Paper Fig. 5 presets: relocate or duplicate the centre patches, or mix with the next digit."""
         c = self.model_of(request).config
-        picks, dests, keep = TR.preset(name, c.grid)
+        picks, dests, keep = transplant.preset(name, c.grid)
         if name == "mix":
             donor = as_hwc(self.digits[(ood.digit_index + 1) % len(self.digits)])
         else:
@@ -449,7 +445,7 @@ class Handlers:
         """Complete the composed, partly out-of-domain source (paper Fig. 5)."""
         m = self.model_of(request)
         c = m.config
-        seeds = IN.check_seeds(seed, n)
+        seeds = inputs.check_seeds(seed, n)
         composite, source = self.ood_compose(ood, c)
         if source.all():
             raise ValueError("the source covers every patch: nothing is left to generate")
@@ -457,7 +453,7 @@ class Handlers:
             gr.Info("Nothing is picked or kept, so this is joint generation p(x). Click patches of the second "
                     "image, or use a preset.")
         samples = m.complete(composite[None], source[None], seeds=seeds)[0]
-        return captioned(PI.render_tiles(samples, c, source), seeds)
+        return captioned(pictures.render_tiles(samples, c, source), seeds)
 
     # the checkpoint ------------------------------------------------------------------------------
 
@@ -466,7 +462,7 @@ class Handlers:
         model, name = self.sessions.get(getattr(request, "session_hash", None))
         bundled = Path(name).resolve() == BUNDLED.resolve()  # README.md describes that file only
         readme = README.read_text(encoding="utf-8") if bundled and README.is_file() else None
-        return MS.model_card(model, name, readme)
+        return model_slot.model_card(model, name, readme)
 
     @staticmethod
     def class_choices(c: ModelConfig) -> dict[str, Any]:
@@ -504,7 +500,7 @@ class Handlers:
         except Exception as exc:  # any failure to load leaves this session on its model, and is an error (API too)
             # the visitor reads the names it knows: what it typed or uploaded, never a path on this server
             reason = str(exc).replace(where, name) if where else str(exc)
-            kept = html.escape(MS.public_name(current), quote=False)
+            kept = html.escape(model_slot.public_name(current), quote=False)
             raise refused(reason, "load_checkpoint", f"Could not load that checkpoint, keeping {kept}: ") from None
         gr.Info(f"Loaded {html.escape(name, quote=False)} for this browser session (other visitors keep their model).")
         c = model.config

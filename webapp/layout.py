@@ -12,9 +12,7 @@ import gradio as gr
 
 import biglearn
 
-from . import cache_files, principle, queue_guard, restarts, session_memory, staleness
-from . import inputs as IN
-from . import model_slot as MS
+from . import cache_files, inputs, model_slot, principle, queue_guard, restarts, session_memory, staleness
 from .handlers import Handlers, OodViews, Started, Swapped, as_hwc, thumbnails, visible
 from .limits import BodyLimit
 from .settings import (
@@ -43,7 +41,7 @@ def build_demo(
     `delete_cache[0]` seconds the files it served (tiles, uploads) older than `delete_cache[1]` are deleted.
     A visitor may load other checkpoints for their own session: uploads, Hub ids, and local files only inside
     `allow_paths` (and assets/)."""
-    h = Handlers(MS.ModelSlot(model_provider, name), allow_paths)
+    h = Handlers(model_slot.ModelSlot(model_provider, name), allow_paths)
     model_event = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
     # loading runs beside the model calls, never in front of them: another visitor's Complete does not wait
     load_event = {"concurrency_id": "load", "concurrency_limit": 1}
@@ -87,7 +85,7 @@ def build_demo(
                         with gr.Row():
                             quick = {
                                 name: gr.Button("random-r" if name == "random" else name, size="sm", min_width=60)
-                                for name in IN.QUICK_MASKS
+                                for name in inputs.QUICK_MASKS
                             }
                         with gr.Accordion("Save or load this mask (white = kept)", open=False):
                             with gr.Row():
@@ -107,7 +105,7 @@ def build_demo(
                                 with gr.Row():
                                     n = WholeSlider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
                                     seed = WholeNumber(
-                                        0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                        0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
                                     )
                                 with gr.Row():
                                     run = gr.Button("Complete", variant="primary", elem_id="complete-button")
@@ -131,7 +129,7 @@ def build_demo(
                                     sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
                                     sweep_rows = WholeSlider(1, 8, value=4, step=1, label="rows (seeds)")
                                     sweep_seed = WholeNumber(
-                                        0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                        0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
                                     )
                                 sweep_run = gr.Button("Sweep", variant="primary")
                                 sweep_out = gr.Image(
@@ -211,7 +209,7 @@ def build_demo(
                                     with gr.Column():
                                         ood_n = WholeSlider(1, MAX_SAMPLES, value=8, step=1, label="samples")
                                         ood_seed = WholeNumber(
-                                            0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                            0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
                                         )
                                         ood_run = gr.Button("Complete", variant="primary")
                                 ood_gallery = gr.Gallery(
@@ -234,7 +232,7 @@ def build_demo(
                                         1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="gen-samples"
                                     )
                                     gen_seed = WholeNumber(
-                                        0, precision=None, minimum=0, maximum=IN.MAX_UI_SEED, label="seed"
+                                        0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
                                     )
                                 target_painter = PatchPainter(
                                     caption="Paint the region to generate (empty = the whole image)",

@@ -29,7 +29,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from . import inputs as IN
+from . import inputs
 from .images import MAX_FILE_BYTES, decode_image
 from .pictures import EDITOR_PX
 from .refusals import refused
@@ -201,7 +201,7 @@ class DrawingPad(gr.HTML):
 def whole(payload: Any, label: str | None, low: float, high: float) -> int:
     """`payload` as an int when it is a whole number in [low, high]; else a gr.Error naming the input."""
     try:
-        return IN.whole_number(payload, label or "the value", int(low), int(high))
+        return inputs.whole_number(payload, label or "the value", int(low), int(high))
     except ValueError as exc:
         raise refused(exc, label or "a number", capitalise=False) from None
 
