@@ -31,6 +31,18 @@ from .widgets import DrawingPad, PatchPainter, WholeNumber, WholeSlider
 from .zerogpu import gpu
 
 
+def result_tiles(label: str, elem_id: str) -> gr.Gallery:
+    """A gallery of result tiles (completions, samples): four to a row, whole, as PNG."""
+    return gr.Gallery(label=label, columns=4, height="auto", format="png", object_fit="contain", elem_id=elem_id,
+                      elem_classes="tiles")
+
+
+def example_strip(value: list) -> gr.Gallery:
+    """A one-row strip of example thumbnails to pick from (no preview, no buttons, no label)."""
+    return gr.Gallery(value, columns=10, height="auto", allow_preview=False, format="png", show_label=False,
+                      buttons=[], elem_classes="strip")
+
+
 def build_demo(
     model_provider: Callable[[], biglearn.BigLearnModel],
     name: str = DEFAULT_CHECKPOINT,
@@ -110,15 +122,7 @@ def build_demo(
                                 with gr.Row():
                                     run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                                     reseed = gr.Button("New seeds")
-                                gallery = gr.Gallery(
-                                    label=staleness.COMPLETIONS,
-                                    columns=4,
-                                    height="auto",
-                                    format="png",
-                                    object_fit="contain",
-                                    elem_id="completions",
-                                    elem_classes="tiles",
-                                )
+                                gallery = result_tiles(staleness.COMPLETIONS, "completions")
                             with gr.Tab("Sweep") as tab_sweep:
                                 gr.Markdown(
                                     "Paper Fig. 3: rows are seeds; the columns give the model a growing share r "
@@ -149,16 +153,7 @@ def build_demo(
                                 with gr.Row():
                                     with gr.Column():
                                         gr.Markdown("**The digit** (click one):")
-                                        ood_digits = gr.Gallery(
-                                            thumbnails(h.digits, h.digit_captions),
-                                            columns=10,
-                                            height="auto",
-                                            allow_preview=False,
-                                            format="png",
-                                            show_label=False,
-                                            buttons=[],
-                                            elem_classes="strip",
-                                        )
+                                        ood_digits = example_strip(thumbnails(h.digits, h.digit_captions))
                                         ood_what = gr.Radio(
                                             list(OOD_DIGIT_CLICKS),
                                             value=OOD_DIGIT_CLICKS[0],
@@ -169,16 +164,7 @@ def build_demo(
                                         )
                                     with gr.Column():
                                         gr.Markdown("**A second image** (Fashion-MNIST, or upload one):")
-                                        ood_fashion = gr.Gallery(
-                                            thumbnails(h.fashion, h.fashion_captions),
-                                            columns=10,
-                                            height="auto",
-                                            allow_preview=False,
-                                            format="png",
-                                            show_label=False,
-                                            buttons=[],
-                                            elem_classes="strip",
-                                        )
+                                        ood_fashion = example_strip(thumbnails(h.fashion, h.fashion_captions))
                                         ood_upload = gr.UploadButton(
                                             "Upload a second image", file_types=["image"], size="sm"
                                         )
@@ -212,15 +198,7 @@ def build_demo(
                                             0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
                                         )
                                         ood_run = gr.Button("Complete", variant="primary")
-                                ood_gallery = gr.Gallery(
-                                    label="completions",
-                                    columns=4,
-                                    height="auto",
-                                    format="png",
-                                    object_fit="contain",
-                                    elem_id="ood-gallery",
-                                    elem_classes="tiles",
-                                )
+                                ood_gallery = result_tiles("completions", "ood-gallery")
                             with gr.Tab("Generate") as tab_gen:
                                 gr.Markdown(
                                     "Joint p(x) from nothing; pick a class for p(x | y); paint a region to generate "
@@ -241,15 +219,7 @@ def build_demo(
                                     elem_id="target-painter",
                                 )
                                 gen_run = gr.Button("Generate", variant="primary")
-                                gen_gallery = gr.Gallery(
-                                    label="samples",
-                                    columns=4,
-                                    height="auto",
-                                    format="png",
-                                    object_fit="contain",
-                                    elem_id="generated",
-                                    elem_classes="tiles",
-                                )
+                                gen_gallery = result_tiles("samples", "generated")
                             with gr.Tab("Classify") as tab_cls:
                                 gr.Markdown(
                                     "The model's own p(y | x_S) for the patches painted on the left (the whole "
