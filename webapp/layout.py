@@ -43,6 +43,11 @@ def example_strip(value: list) -> gr.Gallery:
                       buttons=[], elem_classes="strip")
 
 
+def seed_box() -> gr.Number:
+    """The first seed of a call: a whole number from 0 to the largest the page takes, starting at 0."""
+    return WholeNumber(0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed")
+
+
 def build_demo(
     model_provider: Callable[[], biglearn.BigLearnModel],
     name: str = DEFAULT_CHECKPOINT,
@@ -116,9 +121,7 @@ def build_demo(
                             with gr.Tab("Complete") as tab_complete:
                                 with gr.Row():
                                     n = WholeSlider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="samples")
-                                    seed = WholeNumber(
-                                        0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
-                                    )
+                                    seed = seed_box()
                                 with gr.Row():
                                     run = gr.Button("Complete", variant="primary", elem_id="complete-button")
                                     reseed = gr.Button("New seeds")
@@ -132,9 +135,7 @@ def build_demo(
                                 with gr.Row():
                                     sweep_mode = gr.Radio(["random", "raster-first"], value="random", label="source")
                                     sweep_rows = WholeSlider(1, 8, value=4, step=1, label="rows (seeds)")
-                                    sweep_seed = WholeNumber(
-                                        0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
-                                    )
+                                    sweep_seed = seed_box()
                                 sweep_run = gr.Button("Sweep", variant="primary")
                                 sweep_out = gr.Image(
                                     label=staleness.SWEEP,
@@ -194,9 +195,7 @@ def build_demo(
                                     )
                                     with gr.Column():
                                         ood_n = WholeSlider(1, MAX_SAMPLES, value=8, step=1, label="samples")
-                                        ood_seed = WholeNumber(
-                                            0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
-                                        )
+                                        ood_seed = seed_box()
                                         ood_run = gr.Button("Complete", variant="primary")
                                 ood_gallery = result_tiles("completions", "ood-gallery")
                             with gr.Tab("Generate") as tab_gen:
@@ -209,9 +208,7 @@ def build_demo(
                                     gen_n = WholeSlider(
                                         1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id="gen-samples"
                                     )
-                                    gen_seed = WholeNumber(
-                                        0, precision=None, minimum=0, maximum=inputs.MAX_UI_SEED, label="seed"
-                                    )
+                                    gen_seed = seed_box()
                                 target_painter = PatchPainter(
                                     caption="Paint the region to generate (empty = the whole image)",
                                     color="rgba(64, 200, 120, 0.5)",
